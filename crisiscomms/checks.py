@@ -1,0 +1,230 @@
+"""Whole-playbook checks: references that must resolve, and the ways a crisis
+plan goes wrong (nobody to talk to, a need left uncovered at night, a
+critical notice with no line open around the clock).
+
+Each check yields :class:`Diagnostic` values placed at the YAML node that
+needs the fix; none stops the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from .diagnostics import Diagnostic
+from .hours import DAY_NAMES, OpeningHours, uncovered_intervals, zone_info
+from .playbook import Playbook
+from .yamlsource import PathKey, SourceMap
+
+# A week without a DST change, used to compare weekly schedules.
+REFERENCE_MONDAY = date(2026, 1, 5)
+
+
+def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
+    checks = (
+        _check_locales, _check_localized_texts, _check_references, _check_providers,
+        _check_live_person, _check_coverage, _check_critical_notices, _check_files,
+    )
+    found: list[Diagnostic] = []
+    for check in checks:
+        found.extend(check(playbook, source, base_dir))
+    return found
+
+
+def _error(source: SourceMap, location: PathKey, message: str, *, key: bool = False) -> Diagnostic:
+    return source.diagnostic(location, message, key=key)
+
+
+def _warning(source: SourceMap, location: PathKey, message: str) -> Diagnostic:
+    return source.diagnostic(location, message, severity="warning")
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (defined: {', '.join(known)})" if known else ""
+
+
+def _check_locales(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    organisation = playbook.organisation
+    if organisation.default_locale not in organisation.locales:
+        yield _error(source, ("organisation", "default_locale"),
+                     f"default_locale '{organisation.default_locale}' is not in locales; add it to 'locales'")
+    seen: set[str] = set()
+    for index, code in enumerate(organisation.locales):
+        if code in seen:
+            yield _error(source, ("organisation", "locales", index), f"locale '{code}' is listed twice")
+        seen.add(code)
+
+
+def _localized_fields(playbook: Playbook) -> Iterator[tuple[PathKey, object]]:
+    for rid, route in playbook.routes.items():
+        if route.label is not None:
+            yield ("routes", rid, "label"), route.label
+        for index, exception in enumerate(route.exceptions):
+            if exception.note is not None:
+                yield ("routes", rid, "exceptions", index, "note"), exception.note
+    for iid, inquiry in playbook.inquiries.items():
+        yield ("inquiries", iid, "label"), inquiry.label
+    for index, link in enumerate(playbook.links):
+        yield ("links", index, "title"), link.title
+    for nid, notice in playbook.notices.items():
+        for name, value in notice.variables.items():
+            if isinstance(value, dict):
+                yield ("notices", nid, "variables", name), value
+
+
+def _check_localized_texts(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    locales = playbook.organisation.locales
+    default = playbook.organisation.default_locale
+    for location, value in _localized_fields(playbook):
+        if not isinstance(value, dict):
+            continue
+        for code in value:
+            if code not in locales:
+                yield _error(source, (*location, code),
+                             f"'{code}' is not one of the playbook's locales ({', '.join(locales)})", key=True)
+        if default not in value:
+            yield _error(source, location, f"no text for the default locale '{default}'; add '{default}: ...'")
+        missing = [code for code in locales if code not in value and code != default]
+        if missing:
+            yield _warning(source, location,
+                           f"no text for {', '.join(missing)}; those readers will see the '{default}' text")
+
+
+def _check_references(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    routes = playbook.routes
+    for iid, inquiry in playbook.inquiries.items():
+        if inquiry.best not in routes:
+            yield _error(source, ("inquiries", iid, "best"),
+                         f"route '{inquiry.best}' is not defined under 'routes'{_did_you_mean(inquiry.best, routes)}")
+        for index, fallback in enumerate(inquiry.fallbacks):
+            if fallback not in routes:
+                yield _error(source, ("inquiries", iid, "fallbacks", index),
+                             f"route '{fallback}' is not defined under 'routes'{_did_you_mean(fallback, routes)}")
+            elif fallback == inquiry.best:
+                yield _error(source, ("inquiries", iid, "fallbacks", index),
+                             f"'{fallback}' is already the best route; a fallback must be another route")
+    for nid, notice in playbook.notices.items():
+        for index, name in enumerate(notice.inquiries or []):
+            if name not in playbook.inquiries:
+                yield _error(source, ("notices", nid, "inquiries", index),
+                             f"inquiry '{name}' is not defined under 'inquiries'"
+                             f"{_did_you_mean(name, playbook.inquiries)}")
+
+
+def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    for nid, notice in playbook.notices.items():
+        for index, channel in enumerate(notice.channels):
+            if getattr(playbook.providers, channel) is None:
+                yield _error(source, ("notices", nid, "channels", index),
+                             f"notice '{nid}' uses {channel}, but 'providers' has no '{channel}' section")
+
+
+def _check_live_person(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    if not any(route.live_person for route in playbook.routes.values()):
+        yield _error(source, ("routes",),
+                     "no route has 'live_person: true'; in a crisis there must always be a way to reach "
+                     "a person: mark the phone line or chat where people answer")
+
+
+def _known_hours(playbook: Playbook, route_ids: Iterable[str]) -> list[OpeningHours]:
+    return [playbook.route_hours[r] for r in route_ids if r in playbook.route_hours]
+
+
+def _check_coverage(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    zone = zone_info(playbook.organisation.timezone)
+    start = datetime.combine(REFERENCE_MONDAY, datetime.min.time(), zone)
+    for iid, inquiry in playbook.inquiries.items():
+        if inquiry.best not in playbook.route_hours:
+            continue
+        best = playbook.route_hours[inquiry.best]
+        if best.is_always:
+            continue
+        fallbacks = _known_hours(playbook, inquiry.fallbacks)
+        gaps = _wrap_week(uncovered_intervals(best, fallbacks, start, start + timedelta(days=7)))
+        if gaps:
+            advice = ("add a fallback route that is open then" if not inquiry.fallbacks
+                      else "add or change a fallback so that one is open then")
+            yield _warning(source, ("inquiries", iid),
+                           f"'{iid}': '{inquiry.best}' can be closed and no fallback is open "
+                           f"{describe_weekly_gaps(gaps, playbook.organisation.timezone)}; {advice}")
+        yield from _exception_gaps(playbook, source, iid, best, fallbacks)
+
+
+def _exception_gaps(
+    playbook: Playbook, source: SourceMap, iid: str, best: OpeningHours, fallbacks: list[OpeningHours]
+) -> Iterator[Diagnostic]:
+    zone = zone_info(playbook.organisation.timezone)
+    special_days = sorted({e.first + timedelta(days=n)
+                           for hours in (best, *fallbacks) for e in hours.exceptions
+                           for n in range((e.last - e.first).days + 1)})
+    closed_days = [
+        day for day in special_days[:366]
+        if _closed_all_day(best, fallbacks, datetime.combine(day, datetime.min.time(), zone))
+    ]
+    if closed_days:
+        days = ", ".join(d.isoformat() for d in closed_days[:5]) + (" …" if len(closed_days) > 5 else "")
+        yield _warning(source, ("inquiries", iid),
+                       f"'{iid}': no route for it is open at all on {days} (holiday exceptions); "
+                       "add a fallback that stays open")
+
+
+def _closed_all_day(best: OpeningHours, fallbacks: list[OpeningHours], midnight: datetime) -> bool:
+    gaps = uncovered_intervals(best, fallbacks, midnight, midnight + timedelta(days=1))
+    return bool(gaps) and gaps[0] == (midnight, midnight + timedelta(days=1))
+
+
+def _wrap_week(gaps: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Join a gap that runs past Sunday midnight with the one that starts the week."""
+    if len(gaps) > 1 and gaps[0][0].weekday() == 0 and gaps[0][0].hour == gaps[0][0].minute == 0 \
+            and gaps[-1][1] - gaps[0][0] == timedelta(days=7):
+        return [*gaps[1:-1], (gaps[-1][0], gaps[0][1] + timedelta(days=7))]
+    return gaps
+
+
+def describe_weekly_gaps(gaps: list[tuple[datetime, datetime]], timezone: str) -> str:
+    """``[(Sat 16:00, Mon 08:00)]`` → ``"sat 16:00–mon 08:00 (Europe/Stockholm)"``."""
+    parts = [f"{_weekday_clock(a)}–{_weekday_clock(b, end=True)}" for a, b in gaps[:6]]
+    more = f" and {len(gaps) - 6} more" if len(gaps) > 6 else ""
+    return f"{', '.join(parts)}{more} ({timezone})"
+
+
+def _weekday_clock(moment: datetime, *, end: bool = False) -> str:
+    if end and moment.hour == 0 and moment.minute == 0:
+        previous = moment - timedelta(days=1)
+        return f"{DAY_NAMES[previous.weekday()]} 24:00"
+    return f"{DAY_NAMES[moment.weekday()]} {moment:%H:%M}"
+
+
+def _check_critical_notices(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    for nid, notice in playbook.notices.items():
+        if notice.severity != "critical":
+            continue
+        shown_routes = {
+            route
+            for iid in playbook.notice_inquiries(nid) if iid in playbook.inquiries
+            for route in (playbook.inquiries[iid].best, *playbook.inquiries[iid].fallbacks)
+        }
+        if not any(playbook.route_hours[r].is_always for r in shown_routes if r in playbook.route_hours):
+            yield _error(source, ("notices", nid, "severity"),
+                         f"critical notice '{nid}' shows no route that is open 24/7; give one of its "
+                         "inquiries a route with 'hours: always' (and no closing exceptions)")
+
+
+def _check_files(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:
+    templates = base_dir / playbook.templates
+    if not templates.is_dir():
+        yield _error(source, ("templates",) if "templates" in _top_keys(source) else (),
+                     f"template folder '{playbook.templates}' (resolved to {templates}) does not exist")
+    for index, name in enumerate(playbook.suppression):
+        if not (base_dir / name).is_file():
+            yield _error(source, ("suppression", index), f"suppression file '{name}' does not exist")
+
+
+def _top_keys(source: SourceMap) -> set[str]:
+    return {str(k[0]) for k in source.keys if len(k) == 1}

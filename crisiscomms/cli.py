@@ -1,0 +1,158 @@
+"""The command-line layer: parse options, call the library, print.
+
+Kept thin and quick to import: the library (pydantic, Babel, Jinja2, httpx,
+the provider SDKs) is imported inside each command, so ``--help`` stays fast.
+One handler, :func:`main`, turns every :class:`CrisisCommsError` into a
+message and its documented exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from . import __version__
+from .errors import CrisisCommsError, ExitCode, NotAvailableYet
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="crisiscomms")
+def cli() -> None:
+    """Tell customers, fast and in their own language, how to reach you in a crisis.
+
+    \b
+    Typical use:
+      crisiscomms validate playbooks/
+      crisiscomms preview playbooks/storm.yaml --notice storm-outage --format html --out preview.html
+      crisiscomms send playbooks/storm.yaml --notice storm-outage --audience customers.csv --dry-run
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, json for tools, github for workflow annotations.")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+def validate(paths: tuple[Path, ...], output_format: str, strict: bool) -> None:
+    """Check playbooks and their templates; exit 1 if any has an error.
+
+    PATHS are playbook files or folders (default: playbooks/).
+
+    \b
+    Example:
+      crisiscomms validate playbooks/ --format github --strict
+    """
+    from .validate import validate_paths
+
+    report = validate_paths(list(paths) or [Path("playbooks")])
+    if output_format == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        for diagnostic in report.diagnostics:
+            click.echo(diagnostic.as_github() if output_format == "github" else diagnostic.as_text())
+        if output_format == "text":
+            click.echo(_validation_summary(len(report.results), report.error_count, report.warning_count))
+    if not report.passed(strict=strict):
+        raise SystemExit(ExitCode.FAILED)
+
+
+def _validation_summary(playbooks: int, errors: int, warnings: int) -> str:
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    verdict = "valid" if errors == 0 else "NOT valid"
+    return f"{plural(playbooks, 'playbook')} checked: {plural(errors, 'error')}, " \
+           f"{plural(warnings, 'warning')} — {verdict}"
+
+
+@cli.command()
+def schema() -> None:
+    """Print the playbook JSON Schema (for editors and CI).
+
+    \b
+    Example:
+      crisiscomms schema > playbook.schema.json
+    """
+    from .playbook import playbook_json_schema
+
+    click.echo(json.dumps(playbook_json_schema(), indent=2, ensure_ascii=False))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def send(args: tuple[str, ...]) -> None:
+    """Send a notice to an audience (SMS, email, site banner).
+
+    \b
+    Example:
+      crisiscomms send playbooks/storm.yaml --notice storm-outage --audience customers.csv --dry-run
+    """
+    raise NotAvailableYet("'crisiscomms send' is not available yet in this version")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def preview(args: tuple[str, ...]) -> None:
+    """Show a notice as each reader will see it, in every language.
+
+    \b
+    Example:
+      crisiscomms preview playbooks/storm.yaml --notice storm-outage --format html --out preview.html
+    """
+    raise NotAvailableYet("'crisiscomms preview' is not available yet in this version")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def report(args: tuple[str, ...]) -> None:
+    """Export per-recipient outcomes of a send from the ledger.
+
+    \b
+    Example:
+      crisiscomms report --campaign storm-outage --format csv > outcomes.csv
+    """
+    raise NotAvailableYet("'crisiscomms report' is not available yet in this version")
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI; the one place that maps errors to messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="crisiscomms", standalone_mode=False)
+    except CrisisCommsError as error:
+        _fail(str(error), error.exit_code)
+    except click.exceptions.Abort:
+        _fail("Interrupted.", ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        _fail("Interrupted.", ExitCode.INTERRUPTED)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(ExitCode.USAGE if isinstance(error, click.UsageError) else error.exit_code)
+    except SystemExit:
+        raise
+    except Exception:
+        _fail(f"internal error: {sys.exc_info()[1]!r}\nThe full traceback is in {_write_traceback()}; "
+              "please attach it to a bug report.", ExitCode.INTERNAL)
+    sys.exit(ExitCode.OK)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"crisiscomms: {message}", err=True)
+    sys.exit(code)
+
+
+def _write_traceback() -> str:
+    directory = Path(os.environ.get("CRISISCOMMS_CRASH_DIR", tempfile.gettempdir()))
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"crisiscomms-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    return str(path)

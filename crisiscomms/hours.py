@@ -1,0 +1,279 @@
+"""Opening hours: weekly schedules, dated exceptions, open-now and next-open.
+
+A schedule is written the way a comms person would put it on a door::
+
+    hours:
+      mon-fri: "08:00-20:00"
+      sat: "10:00-14:00, 15:00-18:00"
+      sun: closed
+
+or ``hours: always``. Days not named are closed. Times are in the route's
+time zone; ``24:00`` ends a day. A range may not run past midnight: write
+``fri: "20:00-24:00"`` and ``sat: "00:00-02:00"`` instead, so that every
+range belongs to exactly one weekday.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from itertools import pairwise
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINUTES_PER_DAY = 24 * 60
+ALWAYS_WORDS = frozenset({"always", "24/7"})
+CLOSED_WORDS = frozenset({"closed"})
+
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class TimeRange:
+    """Minutes since midnight, ``start`` < ``end`` ≤ 1440."""
+
+    start: int
+    end: int
+
+    def __str__(self) -> str:
+        return f"{_clock(self.start)}-{_clock(self.end)}"
+
+    @property
+    def whole_day(self) -> bool:
+        return self.start == 0 and self.end == MINUTES_PER_DAY
+
+
+DayHours = tuple[TimeRange, ...]
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def parse_clock(text: str) -> int:
+    """``"08:30"`` → 510; ``"24:00"`` → 1440. Raises ValueError with a fix."""
+    match = _TIME.match(text.strip())
+    if not match:
+        raise ValueError(f"'{text.strip()}' is not a time; write it as HH:MM, e.g. 08:00")
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
+        raise ValueError(f"'{text.strip()}' is not a time of day (00:00 to 24:00)")
+    return hours * 60 + minutes
+
+
+def parse_day_hours(text: str) -> DayHours:
+    """``"08:00-12:00, 13:00-17:00"`` → two ranges; ``"closed"`` → none."""
+    value = text.strip()
+    if value.lower() in CLOSED_WORDS:
+        return ()
+    if value.lower() in ALWAYS_WORDS:
+        return (TimeRange(0, MINUTES_PER_DAY),)
+    ranges = sorted(_parse_range(part) for part in value.split(","))
+    for earlier, later in pairwise(ranges):
+        if later.start < earlier.end:
+            raise ValueError(f"ranges {earlier} and {later} overlap; merge them into one")
+    return tuple(ranges)
+
+
+def _parse_range(text: str) -> TimeRange:
+    parts = [p for p in re.split(r"\s*[-–—]\s*", text.strip()) if p]
+    if len(parts) != 2:
+        raise ValueError(
+            f"'{text.strip()}' is not a time range; write it as HH:MM-HH:MM, e.g. 08:00-20:00, or 'closed'")
+    start, end = parse_clock(parts[0]), parse_clock(parts[1])
+    if start == MINUTES_PER_DAY:
+        raise ValueError(f"'{text.strip()}' starts at 24:00; start at 00:00 of the next day instead")
+    if end <= start:
+        raise ValueError(
+            f"'{text.strip()}' ends before it starts; a range cannot pass midnight: "
+            "end this day at 24:00 and start the next day at 00:00")
+    return TimeRange(start, end)
+
+
+def parse_day_spec(spec: str) -> tuple[int, ...]:
+    """``"mon-fri"`` → (0..4); ``"sat,sun"`` → (5, 6); ``"daily"`` → all."""
+    text = spec.strip().lower()
+    if text in {"daily", "every day", "mon-sun"}:
+        return tuple(range(7))
+    days: list[int] = []
+    for part in re.split(r"\s*,\s*", text):
+        days.extend(_parse_day_part(part, spec))
+    return tuple(days)
+
+
+def _parse_day_part(part: str, spec: str) -> list[int]:
+    if "-" in part:
+        first, _, last = part.partition("-")
+        start, end = _day_index(first.strip(), spec), _day_index(last.strip(), spec)
+        if end < start:
+            raise ValueError(f"'{spec}': {first} comes after {last}; write the range from mon to sun")
+        return list(range(start, end + 1))
+    return [_day_index(part, spec)]
+
+
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_INDEX = {name: i for names in (DAY_NAMES, _FULL_DAY_NAMES) for i, name in enumerate(names)}
+
+
+def _day_index(name: str, spec: str) -> int:
+    if name in _DAY_INDEX:
+        return _DAY_INDEX[name]
+    raise ValueError(f"'{spec}' is not a day or range of days; use mon, tue, wed, thu, fri, sat, sun, "
+                     "a range like mon-fri, or a list like sat,sun")
+
+
+@dataclass(frozen=True)
+class WeeklySchedule:
+    """Ranges for each weekday, Monday first."""
+
+    days: tuple[DayHours, ...]
+
+    @classmethod
+    def always(cls) -> WeeklySchedule:
+        return cls(tuple((TimeRange(0, MINUTES_PER_DAY),) for _ in range(7)))
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, DayHours]) -> WeeklySchedule:
+        """Combine ``{"mon-fri": ranges, "sat": ranges}``; raise ValueError(key, message) on overlap."""
+        days: list[DayHours | None] = [None] * 7
+        given_by: dict[int, str] = {}
+        for spec, ranges in mapping.items():
+            for day in parse_day_spec(spec):
+                if days[day] is not None:
+                    raise DayGivenTwice(spec, DAY_NAMES[day], given_by[day])
+                days[day] = ranges
+                given_by[day] = spec
+        return cls(tuple(d or () for d in days))
+
+    @property
+    def is_always(self) -> bool:
+        return all(len(d) == 1 and d[0].whole_day for d in self.days)
+
+
+class DayGivenTwice(ValueError):
+    def __init__(self, spec: str, day: str, first_spec: str) -> None:
+        super().__init__(f"{day} is given twice: in '{first_spec}' and in '{spec}'; give each day once")
+        self.spec = spec
+
+
+@dataclass(frozen=True)
+class DatedHours:
+    """Hours that replace the weekly ones from ``first`` to ``last`` (inclusive)."""
+
+    first: date
+    last: date
+    ranges: DayHours
+
+    def covers(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """A weekly schedule plus dated exceptions, in one time zone."""
+
+    weekly: WeeklySchedule
+    exceptions: tuple[DatedHours, ...]
+    timezone: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return zone_info(self.timezone)
+
+    @property
+    def is_always(self) -> bool:
+        """Open around the clock, with no exception that ever closes it."""
+        return self.weekly.is_always and all(
+            len(e.ranges) == 1 and e.ranges[0].whole_day for e in self.exceptions
+        )
+
+    def ranges_on(self, day: date) -> DayHours:
+        for exception in self.exceptions:
+            if exception.covers(day):
+                return exception.ranges
+        return self.weekly.days[day.weekday()]
+
+    def is_open(self, at: datetime) -> bool:
+        local = at.astimezone(self.zone)
+        minute = local.hour * 60 + local.minute
+        return any(r.start <= minute < r.end for r in self.ranges_on(local.date()))
+
+    def open_intervals(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Open periods (aware datetimes, merged) that overlap [start, end)."""
+        zone = self.zone
+        local_start = start.astimezone(zone)
+        day = local_start.date() - timedelta(days=1)
+        last_day = end.astimezone(zone).date()
+        intervals: list[tuple[datetime, datetime]] = []
+        while day <= last_day:
+            for r in self.ranges_on(day):
+                opens = _local_moment(day, r.start, zone)
+                closes = _local_moment(day, r.end, zone)
+                if closes > start and opens < end:
+                    intervals.append((max(opens, start), min(closes, end)))
+            day += timedelta(days=1)
+        return merge_intervals(intervals)
+
+    def next_open(self, at: datetime, *, horizon_days: int = 60) -> datetime | None:
+        """When the route next opens at or after ``at`` (``at`` itself if open)."""
+        intervals = self.open_intervals(at, at + timedelta(days=horizon_days))
+        return intervals[0][0] if intervals else None
+
+    def closes_at(self, at: datetime, *, horizon_days: int = 60) -> datetime | None:
+        """When the current open period ends (None if closed now or never closes)."""
+        intervals = self.open_intervals(at, at + timedelta(days=horizon_days))
+        if not intervals or intervals[0][0] > at:
+            return None
+        closing = intervals[0][1]
+        return None if closing >= at + timedelta(days=horizon_days) else closing
+
+
+def _local_moment(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    """The aware moment ``minute`` minutes after local midnight of ``day``."""
+    if minute >= MINUTES_PER_DAY:
+        return datetime.combine(day + timedelta(days=1), time(0), zone)
+    return datetime.combine(day, time(minute // 60, minute % 60), zone)
+
+
+def merge_intervals(intervals: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def uncovered_intervals(
+    best: OpeningHours, others: Sequence[OpeningHours], start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Periods in [start, end) when neither ``best`` nor any of ``others`` is open."""
+    open_periods = merge_intervals(
+        interval for hours in (best, *others) for interval in hours.open_intervals(start, end)
+    )
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for opens, closes in open_periods:
+        if opens > cursor:
+            gaps.append((cursor, opens))
+        cursor = max(cursor, closes)
+    if cursor < end:
+        gaps.append((cursor, end))
+    return gaps
+
+
+@lru_cache(maxsize=512)
+def zone_info(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def is_valid_timezone(name: str) -> bool:
+    try:
+        zone_info(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        return False
+    return True

@@ -1,0 +1,71 @@
+"""Locale negotiation: map whatever an audience file or browser says to a
+locale the playbook supports.
+
+``sv-SE``, ``sv_FI`` and ``SV`` become ``sv``; ``nb-NO``, ``no`` and ``nn``
+become ``nb``; anything unsupported or empty becomes the playbook's default.
+Parsing is Babel's; the result is memoised because an audience of a million
+rows uses a handful of distinct spellings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+
+# Languages a reader of one can read the other's text in, when only the
+# other is supported. Norwegian ("no") is the macro-language of Bokmål and
+# Nynorsk; Babel already aliases "no" to "nb_NO".
+_READABLE_INSTEAD: dict[str, str] = {"no": "nb", "nn": "nb"}
+
+
+def negotiate_locale(requested: str | None, supported: Sequence[str], default: str) -> str:
+    """Return the supported locale that best serves ``requested``.
+
+    ``supported`` holds language codes such as ``("en", "sv", "nb")``;
+    ``default`` must be one of them.
+    """
+    return _negotiate(requested or "", tuple(supported), default)
+
+
+@lru_cache(maxsize=4096)
+def _negotiate(requested: str, supported: tuple[str, ...], default: str) -> str:
+    wanted = _parse(requested)
+    if wanted is None:
+        return default
+    for candidate in _candidates(wanted):
+        if candidate in supported:
+            return candidate
+    return default
+
+
+def _parse(requested: str) -> Locale | None:
+    text = requested.strip().replace("-", "_")
+    if not text:
+        return None
+    try:
+        return Locale.parse(text.lower() if "_" not in text else text)
+    except (UnknownLocaleError, ValueError, TypeError):
+        language = text.split("_", 1)[0].lower()
+        try:
+            return Locale.parse(language)
+        except (UnknownLocaleError, ValueError, TypeError):
+            return None
+
+
+def _candidates(locale: Locale) -> list[str]:
+    """Codes to try, most specific first: ``sv_FI`` → ``sv_FI``, ``sv``."""
+    language = str(locale.language)
+    codes = []
+    if locale.territory:
+        codes.append(f"{language}_{locale.territory}")
+    codes.append(language)
+    if language in _READABLE_INSTEAD:
+        codes.append(_READABLE_INSTEAD[language])
+    return codes
+
+
+def is_known_locale(code: str) -> bool:
+    """True when Babel knows ``code`` (``en``, ``sv_SE``, ``nb-NO`` …)."""
+    return _parse(code) is not None
