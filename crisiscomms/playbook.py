@@ -387,6 +387,10 @@ class Playbook(_Model):
     notices: dict[Id, Notice] = Field(min_length=1)
     providers: Providers = Field(default_factory=Providers)
     suppression: list[str] = Field(default_factory=list, description="Opt-out lists, relative to this file.")
+    audience_fields: list[Id] = Field(
+        default_factory=list,
+        description="Extra audience columns the templates use (e.g. customer_number); "
+                    "validate renders with them, send refuses an audience without them.")
 
     @cached_property
     def route_hours(self) -> dict[str, OpeningHours]:

@@ -97,5 +97,9 @@ def validate_file(path: Path) -> PlaybookResult:
 
 
 def _template_diagnostics(loaded: LoadedPlaybook) -> Iterator[Diagnostic]:
-    """Render every notice × locale × channel (filled in by the notices work)."""
-    yield from ()
+    """Render every notice × locale × channel, when the playbook itself is sound."""
+    if not loaded.ok:
+        return
+    from .template_checks import check_templates
+
+    yield from check_templates(loaded)

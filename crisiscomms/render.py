@@ -1,0 +1,402 @@
+"""Render a notice for one reader: sandboxed Jinja2, the reader's language and clock.
+
+Templates live in ``<templates>/<set>/<locale>/<file>`` (see README,
+"Templates"). The environment is Jinja2's :class:`SandboxedEnvironment` with
+:class:`StrictUndefined`; HTML is autoescaped, text is not; the loader can read
+nothing outside the template folder.
+
+What does not depend on the reader (organisation, routes and whether they are
+open at the send time, links) is built once per locale and time zone. A
+channel whose templates never mention ``recipient`` is rendered once per
+locale and time zone too, and the result reused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, UndefinedError, meta
+from jinja2.exceptions import SecurityError
+from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .errors import TemplateError
+from .formatting import (
+    format_date_for,
+    format_datetime_for,
+    format_time_for,
+    format_weekday_time,
+    format_weekly_hours,
+    phrase,
+    timezone_label,
+)
+from .hours import OpeningHours, zone_info
+from .playbook import Notice, Playbook, Route, localized_text
+from .smsenc import SmsFit, analyse, normalise_for_gsm
+
+CHANNEL_FILES: dict[str, tuple[str, ...]] = {
+    "sms": ("sms.txt",),
+    "email": ("email_subject.txt", "email.txt", "email.html"),
+    "banner": ("banner_title.txt", "banner_body.txt"),
+}
+
+
+@dataclass(frozen=True)
+class SmsContent:
+    text: str
+    fit: SmsFit
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class BannerContent:
+    title: str
+    body: str
+
+
+Content = SmsContent | EmailContent | BannerContent
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Where a template problem is: ``templates/set/sv/sms.txt:3``."""
+
+    path: str
+    line: int
+    message: str
+
+    def as_text(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+
+
+class TemplateRenderError(TemplateError):
+    def __init__(self, problem: TemplateProblem) -> None:
+        super().__init__(problem.as_text())
+        self.problem = problem
+
+
+def notice_expiry(playbook: Playbook, notice: Notice) -> dt.datetime | None:
+    """The moment a notice stops being true; a bare date means the end of that day."""
+    expires = notice.expires
+    zone = zone_info(playbook.organisation.timezone)
+    if expires is None:
+        return None
+    if isinstance(expires, dt.datetime):
+        return expires if expires.tzinfo else expires.replace(tzinfo=zone)
+    return dt.datetime.combine(expires + dt.timedelta(days=1), dt.time(0), zone)
+
+
+class TemplateStore:
+    """The template folder of a playbook, with per-locale fallback to the default locale."""
+
+    def __init__(self, root: Path, default_locale: str, *, shown_root: str | None = None) -> None:
+        self.root = root
+        self.default_locale = default_locale
+        self.shown_root = shown_root or _shown(root)
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(str(root)),
+            undefined=StrictUndefined,
+            autoescape=lambda name: bool(name and name.endswith((".html", ".htm"))),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            auto_reload=False,
+        )
+        self._uses_recipient: dict[str, bool] = {}
+
+    def name_for(self, template_set: str, locale: str, filename: str) -> tuple[str, bool]:
+        """The template to use and whether it is the default locale's stand-in."""
+        own = f"{template_set}/{locale}/{filename}"
+        if (self.root / own).is_file():
+            return own, False
+        return f"{template_set}/{self.default_locale}/{filename}", True
+
+    def shown(self, name: str) -> str:
+        return f"{self.shown_root}/{name}"
+
+    def uses_recipient(self, name: str) -> bool:
+        """True when ``name`` or anything it includes or extends mentions ``recipient``."""
+        if name not in self._uses_recipient:
+            self._uses_recipient[name] = self._mentions_recipient(name, set())
+        return self._uses_recipient[name]
+
+    def _mentions_recipient(self, name: str, seen: set[str]) -> bool:
+        if name in seen:
+            return False
+        seen.add(name)
+        try:
+            source = (self.root / name).read_text(encoding="utf-8")
+            parsed = self.env.parse(source)
+        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+            return True  # rendering will report it
+        if "recipient" in meta.find_undeclared_variables(parsed):
+            return True
+        return any(
+            self._mentions_recipient(child, seen)
+            for child in meta.find_referenced_templates(parsed) if child is not None
+        )
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        try:
+            return self.env.get_template(name).render(context)
+        except Exception as error:
+            raise TemplateRenderError(self.problem_for(error, name)) from None
+
+    def problem_for(self, error: BaseException, name: str) -> TemplateProblem:
+        where, line = _failing_template(error, name, self.root)
+        return TemplateProblem(self.shown(where), line, _describe(error, self._line(where, line)))
+
+    def _line(self, name: str, line: int) -> str:
+        try:
+            lines = (self.root / name).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def _shown(root: Path) -> str:
+    try:
+        return str(root.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(root)
+
+
+def _failing_template(error: BaseException, name: str, root: Path) -> tuple[str, int]:
+    """The template file and line that failed (Jinja's rewritten traceback holds them)."""
+    if isinstance(error, TemplateSyntaxError):
+        return (error.name or name), error.lineno
+    if isinstance(error, TemplateNotFound):
+        return name, 0
+    where, line = name, 0
+    root_text = str(root.resolve())
+    traceback = error.__traceback__
+    while traceback is not None:
+        filename = traceback.tb_frame.f_code.co_filename
+        if filename.startswith(root_text):
+            where, line = Path(filename).resolve().relative_to(root.resolve()).as_posix(), traceback.tb_lineno
+        traceback = traceback.tb_next
+    return where, line
+
+
+_NO_ATTRIBUTE = re.compile(r"has no attribute '([^']+)'")
+
+
+def _undefined_message(error: UndefinedError, source_line: str) -> str:
+    """``'dict object' has no attribute 'area'`` → ``'vars.area' is undefined``."""
+    message = error.message or str(error)
+    match = _NO_ATTRIBUTE.search(message)
+    if match:
+        used = re.search(r"[A-Za-z_][\w.]*\." + re.escape(match.group(1)) + r"\b", source_line)
+        if used:
+            return f"undefined variable: '{used.group(0)}' is undefined"
+    return f"undefined variable: {message}"
+
+
+def _describe(error: BaseException, source_line: str = "") -> str:
+    if isinstance(error, UndefinedError):
+        return _undefined_message(error, source_line)
+    if isinstance(error, TemplateSyntaxError):
+        return f"template syntax: {error.message}"
+    if isinstance(error, TemplateNotFound):
+        return f"template not found: {error.name}"
+    if isinstance(error, SecurityError):
+        return f"not allowed in a template: {error}"
+    if isinstance(error, OverflowError):
+        return f"not allowed in a template: {error}"
+    if isinstance(error, JinjaTemplateError):
+        return f"template error: {error.message or error!r}"
+    return f"template failed: {type(error).__name__}: {error}"
+
+
+@dataclass
+class NoticeRenderer:
+    """Renders one notice of a playbook for any reader, as of ``sent_at``."""
+
+    playbook: Playbook
+    notice_id: str
+    store: TemplateStore
+    sent_at: dt.datetime
+    _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
+    _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
+
+    @classmethod
+    def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime) -> NoticeRenderer:
+        store = TemplateStore((base_dir / playbook.templates).resolve(), playbook.organisation.default_locale,
+                              shown_root=playbook.templates.rstrip("/").split("/")[-1])
+        return cls(playbook, notice_id, store, sent_at)
+
+    @cached_property
+    def notice(self) -> Notice:
+        return self.playbook.notices[self.notice_id]
+
+    @property
+    def template_set(self) -> str:
+        return self.notice.templates or self.notice_id
+
+    def template_names(self, channel: str, locale: str) -> list[tuple[str, bool]]:
+        return [self.store.name_for(self.template_set, locale, f) for f in CHANNEL_FILES[channel]]
+
+    def render(self, channel: str, locale: str, timezone: str, recipient: Mapping[str, Any] | None) -> Content:
+        """The ``channel`` content for a reader; ``recipient`` is None for the public banner."""
+        names = [name for name, _ in self.template_names(channel, locale)]
+        reusable = recipient is None or not any(self.store.uses_recipient(n) for n in names)
+        key = (channel, locale, timezone)
+        if reusable and key in self._reused:
+            return self._reused[key]
+        context = dict(self.shared_context(locale, timezone, gsm_safe=channel == "sms"))
+        if recipient is not None:
+            context["recipient"] = recipient
+        content = self._build(channel, [self.store.render(n, context) for n in names])
+        if reusable:
+            self._reused[key] = content
+        return content
+
+    def _build(self, channel: str, parts: list[str]) -> Content:
+        if channel == "sms":
+            text = parts[0].strip()
+            if self.playbook.providers.sms is not None and self.playbook.providers.sms.smart_encoding:
+                text = normalise_for_gsm(text)
+            return SmsContent(text, analyse(text))
+        if channel == "email":
+            return EmailContent(_one_line(parts[0]), parts[1].strip() + "\n", parts[2].strip() + "\n")
+        return BannerContent(_one_line(parts[0]), parts[1].strip())
+
+    def shared_context(self, locale: str, timezone: str, *, gsm_safe: bool = False) -> dict[str, Any]:
+        """The reader-independent context; ``gsm_safe`` for SMS, where the en dashes and
+        thin spaces of Babel's hours would turn the whole message into UCS-2."""
+        key = (locale, timezone, gsm_safe)
+        if key not in self._shared:
+            context = self._build_shared_context(locale, timezone)
+            self._shared[key] = _gsm_safe_strings(context) if gsm_safe else context
+        return self._shared[key]
+
+    def _build_shared_context(self, locale: str, timezone: str) -> dict[str, Any]:
+        playbook, notice = self.playbook, self.notice
+        default = playbook.organisation.default_locale
+        expires = notice_expiry(playbook, notice)
+        return {
+            "locale": locale,
+            "org": {"name": playbook.organisation.name, "website": playbook.organisation.website},
+            "notice": {"id": self.notice_id, "severity": notice.severity, "channels": list(notice.channels),
+                       "expires": expires},
+            "vars": {k: localized_text(v, locale, default) if isinstance(v, str | dict) else v
+                     for k, v in notice.variables.items()},
+            "reach": [self._inquiry_view(iid, locale, timezone) for iid in playbook.notice_inquiries(self.notice_id)],
+            "links": [{"title": localized_text(link.title, locale, default), "url": link.url, "kind": link.kind}
+                      for link in playbook.links],
+            "sent_at": format_datetime_for(self.sent_at, locale, timezone),
+            "expires_at": format_datetime_for(expires, locale, timezone) if expires else None,
+            "datetime": _Formatter(format_datetime_for, locale, timezone),
+            "date": _Formatter(format_date_for, locale, timezone),
+            "time": _Formatter(format_time_for, locale, timezone),
+        }
+
+    def _inquiry_view(self, inquiry_id: str, locale: str, timezone: str) -> dict[str, Any]:
+        inquiry = self.playbook.inquiries[inquiry_id]
+        best = self._route_view(inquiry.best, locale, timezone)
+        fallbacks = [self._route_view(r, locale, timezone) for r in inquiry.fallbacks]
+        alternative = None if best["open_now"] else next((f for f in fallbacks if f["open_now"]), None)
+        return {
+            "id": inquiry_id,
+            "label": localized_text(inquiry.label, locale, self.playbook.organisation.default_locale),
+            "best": best, "fallbacks": fallbacks, "best_open": best["open_now"],
+            "alternative": alternative, "use": best if best["open_now"] else (alternative or best),
+        }
+
+    def _route_view(self, route_id: str, locale: str, timezone: str) -> dict[str, Any]:
+        route = self.playbook.routes[route_id]
+        hours = self.playbook.route_hours[route_id]
+        open_now = hours.is_open(self.sent_at)
+        return {
+            "id": route_id,
+            "kind": route.kind,
+            "label": localized_text(route.label, locale, self.playbook.organisation.default_locale)
+            if route.label is not None else phrase(route.kind, locale),
+            "contact": _display_contact(route),
+            "href": _href(route),
+            "live_person": route.live_person,
+            "hours": self._hours_text(hours, locale, timezone),
+            "always": hours.is_always,
+            "open_now": open_now,
+            "opens": _when(hours.next_open(self.sent_at), locale, timezone) if not open_now else None,
+            "closes": _closes(hours, self.sent_at, locale, timezone) if open_now else None,
+        }
+
+    def _hours_text(self, hours: OpeningHours, locale: str, timezone: str) -> str:
+        text = format_weekly_hours(hours, locale)
+        if not hours.is_always and hours.timezone != timezone:
+            text += f" ({timezone_label(hours.timezone, locale)})"
+        return text
+
+
+_FORMATTED_KEYS = frozenset({"hours", "opens", "closes", "sent_at", "expires_at"})
+
+
+def _gsm_safe_strings(value: Any, key: str = "") -> Any:
+    """Normalise the strings crisiscomms formatted (not the template's own text) to GSM-7."""
+    if isinstance(value, dict):
+        return {k: _gsm_safe_strings(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_gsm_safe_strings(v, key) for v in value]
+    if isinstance(value, str) and key in _FORMATTED_KEYS:
+        return normalise_for_gsm(value)
+    if isinstance(value, _Formatter):
+        return _Formatter(value.gsm_safe_function(), value.locale, value.timezone)
+    return value
+
+
+class _Formatter:
+    """A template-callable date formatter bound to the reader's locale and zone."""
+
+    def __init__(self, function: Any, locale: str, timezone: str) -> None:
+        self.function, self.locale, self.timezone = function, locale, timezone
+
+    def __call__(self, value: dt.datetime | None) -> str:
+        return "" if value is None else str(self.function(value, self.locale, self.timezone))
+
+    def gsm_safe_function(self) -> Any:
+        function = self.function
+        return lambda value, locale, timezone: normalise_for_gsm(function(value, locale, timezone))
+
+
+def _when(moment: dt.datetime | None, locale: str, timezone: str) -> str | None:
+    return format_weekday_time(moment, locale, timezone) if moment else None
+
+
+def _closes(hours: OpeningHours, at: dt.datetime, locale: str, timezone: str) -> str | None:
+    closing = hours.closes_at(at)
+    return format_time_for(closing, locale, timezone) if closing else None
+
+
+def _display_contact(route: Route) -> str:
+    if route.phone:
+        return phonenumbers.format_number(phonenumbers.parse(route.phone), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return route.email or route.url or ""
+
+
+def _href(route: Route) -> str:
+    if route.phone:
+        return f"{'sms' if route.kind == 'sms' else 'tel'}:{route.phone}"
+    if route.email:
+        return f"mailto:{route.email}"
+    return route.url or ""
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _one_line(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()

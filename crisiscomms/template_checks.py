@@ -1,0 +1,153 @@
+"""Render every notice × locale × channel and check that it fits its channel.
+
+Used by ``crisiscomms validate``: a template that will not render, uses an
+undefined variable, tries to escape the sandbox, or costs more SMS segments
+than the notice allows in any language fails here, before anyone presses send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from .checks import REFERENCE_MONDAY
+from .diagnostics import Diagnostic
+from .hours import zone_info
+from .loader import LoadedPlaybook
+from .playbook import Playbook
+from .render import (
+    CHANNEL_FILES,
+    BannerContent,
+    Content,
+    EmailContent,
+    NoticeRenderer,
+    SmsContent,
+    TemplateRenderError,
+)
+
+EMAIL_SUBJECT_LIMIT = 78
+BANNER_TITLE_LIMIT = 90
+BANNER_BODY_LIMIT = 600
+SAMPLE_NAME = "Konstantina Papadopoulou-Lindqvist Andersen"
+
+
+@dataclass(frozen=True)
+class _Place:
+    notice_id: str
+    channel: str
+    locale: str
+
+
+def sample_recipient(playbook: Playbook, locale: str) -> dict[str, str]:
+    """A demanding reader: a long name and every audience column the playbook declares."""
+    recipient = {
+        "id": "sample-0001", "name": SAMPLE_NAME, "locale": locale,
+        "timezone": playbook.organisation.timezone, "phone": "+46701234567", "email": "sample@example.org",
+    }
+    recipient.update({name: f"<{name}-sample-value>" for name in playbook.audience_fields})
+    return recipient
+
+
+def reference_moments(playbook: Playbook) -> list[dt.datetime]:
+    """A weekday noon and a Sunday night: routes open and routes closed."""
+    zone = zone_info(playbook.organisation.timezone)
+    return [dt.datetime.combine(REFERENCE_MONDAY + dt.timedelta(days=2), dt.time(12), zone),
+            dt.datetime.combine(REFERENCE_MONDAY + dt.timedelta(days=6), dt.time(3), zone)]
+
+
+def check_templates(loaded: LoadedPlaybook) -> list[Diagnostic]:
+    playbook = loaded.playbook
+    if playbook is None:
+        return []
+    found: set[Diagnostic] = set()
+    for notice_id, notice in playbook.notices.items():
+        for locale in playbook.organisation.locales:
+            for channel in notice.channels:
+                found.update(_check_one(loaded, playbook, _Place(notice_id, channel, locale)))
+    return sorted(found, key=lambda d: (d.path, d.line, d.message))
+
+
+def _check_one(loaded: LoadedPlaybook, playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:
+    renderers = [NoticeRenderer.for_playbook(playbook, loaded.base_dir, place.notice_id, moment)
+                 for moment in reference_moments(playbook)]
+    store = renderers[0].store
+    missing = False
+    for name, fell_back in renderers[0].template_names(place.channel, place.locale):
+        if not (store.root / name).is_file():
+            missing = True
+            yield Diagnostic(store.shown(name), 0, 0, "error",
+                             f"missing template for notice '{place.notice_id}' ({place.channel})")
+        elif fell_back:
+            own = name.replace(f"/{store.default_locale}/", f"/{place.locale}/", 1)
+            yield Diagnostic(store.shown(own), 0, 0, "warning",
+                             f"missing; {place.locale} readers get the {store.default_locale} "
+                             f"text of {store.shown(name)}")
+    if missing:
+        return
+    recipient = None if place.channel == "banner" else sample_recipient(playbook, place.locale)
+    for renderer in renderers:
+        try:
+            content = renderer.render(place.channel, place.locale, playbook.organisation.timezone, recipient)
+        except TemplateRenderError as error:
+            problem = error.problem
+            yield Diagnostic(problem.path, problem.line, 0, "error", problem.message)
+            return
+        yield from _fit(content, renderer, place)
+
+
+def _fit(content: Content, renderer: NoticeRenderer, place: _Place) -> Iterator[Diagnostic]:
+    names = [renderer.store.shown(n) for n, _ in renderer.template_names(place.channel, place.locale)]
+    if isinstance(content, SmsContent):
+        yield from _sms_fit(content, renderer, place, names[0])
+    elif isinstance(content, EmailContent):
+        yield from _email_fit(content, names)
+    elif isinstance(content, BannerContent):
+        yield from _banner_fit(content, names)
+
+
+def _sms_fit(content: SmsContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
+    budget = renderer.notice.sms_segments
+    fit = content.fit
+    if not content.text:
+        yield Diagnostic(path, 0, 0, "error", "the SMS is empty")
+    if fit.segments > budget:
+        forced = ""
+        if fit.non_gsm_characters:
+            shown = " ".join(fit.non_gsm_characters[:12]) + (" …" if len(fit.non_gsm_characters) > 12 else "")
+            forced = f"; UCS-2 because of: {shown}"
+        yield Diagnostic(
+            path, 0, 0, "error",
+            f"SMS in {place.locale} is {fit.segments} segments ({fit.encoding.value}, {fit.characters} characters); "
+            f"notice '{place.notice_id}' allows {budget} (sms_segments){forced}")
+
+
+def _email_fit(content: EmailContent, names: list[str]) -> Iterator[Diagnostic]:
+    subject, text, html = names
+    if not content.subject:
+        yield Diagnostic(subject, 0, 0, "error", "the e-mail subject is empty")
+    elif len(content.subject) > EMAIL_SUBJECT_LIMIT:
+        yield Diagnostic(subject, 0, 0, "warning",
+                         f"subject is {len(content.subject)} characters; over {EMAIL_SUBJECT_LIMIT} "
+                         "it is cut off in many mail clients")
+    if not content.text.strip():
+        yield Diagnostic(text, 0, 0, "error", "the plain-text part is empty; it is always sent")
+    if not content.html.strip():
+        yield Diagnostic(html, 0, 0, "error", "the HTML part is empty")
+
+
+def _banner_fit(content: BannerContent, names: list[str]) -> Iterator[Diagnostic]:
+    title, body = names
+    if not content.title:
+        yield Diagnostic(title, 0, 0, "error", "the banner title is empty")
+    elif len(content.title) > BANNER_TITLE_LIMIT:
+        yield Diagnostic(title, 0, 0, "error",
+                         f"banner title is {len(content.title)} characters; at most {BANNER_TITLE_LIMIT} "
+                         "fit the one-line bar")
+    if len(content.body) > BANNER_BODY_LIMIT:
+        yield Diagnostic(body, 0, 0, "error",
+                         f"banner body is {len(content.body)} characters; at most {BANNER_BODY_LIMIT} "
+                         "fit the pop-up")
+
+
+__all__ = ["CHANNEL_FILES", "check_templates", "sample_recipient"]
