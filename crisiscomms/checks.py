@@ -9,6 +9,7 @@ needs the fix; none stops the others.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -81,6 +82,8 @@ def _localized_fields(playbook: Playbook) -> Iterator[tuple[PathKey, object]]:
 def _check_localized_texts(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
     locales = playbook.organisation.locales
     default = playbook.organisation.default_locale
+    if default not in locales:
+        return  # reported once by _check_locales
     for location, value in _localized_fields(playbook):
         if not isinstance(value, dict):
             continue
@@ -220,10 +223,14 @@ def _check_files(playbook: Playbook, source: SourceMap, base_dir: Path) -> Itera
     templates = base_dir / playbook.templates
     if not templates.is_dir():
         yield _error(source, ("templates",) if "templates" in _top_keys(source) else (),
-                     f"template folder '{playbook.templates}' (resolved to {templates}) does not exist")
+                     f"template folder '{playbook.templates}' does not exist (looked for {_relative(templates)})")
     for index, name in enumerate(playbook.suppression):
         if not (base_dir / name).is_file():
             yield _error(source, ("suppression", index), f"suppression file '{name}' does not exist")
+
+
+def _relative(path: Path) -> str:
+    return os.path.relpath(path.resolve(), Path.cwd())
 
 
 def _top_keys(source: SourceMap) -> set[str]:

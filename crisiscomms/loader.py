@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
@@ -82,11 +83,17 @@ def validate_data(data: dict[str, Any], source: SourceMap) -> tuple[Playbook | N
 def _organisation_region(data: dict[str, Any]) -> str | None:
     organisation = data.get("organisation")
     country = organisation.get("country") if isinstance(organisation, dict) else None
-    return country.upper() if isinstance(country, str) else None
+    if isinstance(country, str) and country.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return country.upper()
+    return None
 
 
 def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    return sorted(set(diagnostics), key=lambda d: (d.line, d.column, d.message))
+    """One error per place: a union (date or datetime) fails once per member."""
+    first_at: dict[tuple[int, int], Diagnostic] = {}
+    for diagnostic in diagnostics:
+        first_at.setdefault((diagnostic.line, diagnostic.column), diagnostic)
+    return sorted(first_at.values(), key=lambda d: (d.line, d.column, d.message))
 
 
 def _diagnostic_for(detail: ErrorDetails, data: Any, source: SourceMap) -> Diagnostic:
@@ -157,7 +164,18 @@ def _message_for(detail: ErrorDetails, location: PathKey) -> str:
                 "model_attributes_type"}:
         return f"{_quoted(name)} is {_show(value)}; {_expected_type(kind)}"
     if kind in {"too_short", "string_too_short"} and not value:
-        return f"'{name}' is empty; give at least one"
+        return f"{_quoted(name)} is empty; give at least one"
+    limits = detail.get("ctx") or {}
+    if kind in {"greater_than_equal", "greater_than"}:
+        bound = limits.get("ge", limits.get("gt"))
+        word = "at least" if kind == "greater_than_equal" else "more than"
+        return f"{_quoted(name)} is {_show(value)}; it must be {word} {bound}"
+    if kind in {"less_than_equal", "less_than"}:
+        bound = limits.get("le", limits.get("lt"))
+        word = "at most" if kind == "less_than_equal" else "less than"
+        return f"{_quoted(name)} is {_show(value)}; it must be {word} {bound}"
+    if kind == "string_pattern_mismatch":
+        return f"{_quoted(name)} is {_show(value)}; it must match {limits.get('pattern')}"
     message = detail["msg"]
     if kind.startswith("value_error"):
         message = message.removeprefix("Value error, ")

@@ -107,6 +107,7 @@ _SYNTAX_HINTS = {
     "found undefined alias": "define the anchor (&name) before using *name",
     "could not find expected ':'": "each entry needs 'key: value'; check the line above for a missing colon or quote",
     "found unexpected end of stream": "a quote or bracket is not closed",
+    "expected <block end>": "check the indentation here, and for a quote left open above",
 }
 
 
@@ -184,6 +185,10 @@ def _node_kind(node: yaml.Node) -> str:
     return "a single value"
 
 
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
 class _Builder:
     """Turns a composed node tree into Python data, recording marks."""
 
@@ -195,11 +200,26 @@ class _Builder:
     def build(self, node: yaml.Node, location: PathKey) -> Any:
         self._count(node)
         self.source.values.setdefault(location, _mark(node))
+        self._refuse_foreign_tag(node)
         if isinstance(node, yaml.MappingNode):
             return self._build_mapping(node, location)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*location, index)) for index, item in enumerate(node.value)]
         return self._build_scalar(node)
+
+    def _refuse_foreign_tag(self, node: yaml.Node) -> None:
+        if isinstance(node, yaml.MappingNode):
+            expected = _MAP_TAG
+        elif isinstance(node, yaml.SequenceNode):
+            expected = _SEQ_TAG
+        else:
+            return
+        if node.tag != expected:
+            mark = _mark(node)
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise YamlSourceError(Diagnostic(
+                self.source.path, mark.line, mark.column, "error",
+                f"YAML tag '{shown}' is not allowed in a playbook; remove it"))
 
     def _count(self, node: yaml.Node) -> None:
         self.nodes_built += 1
@@ -215,9 +235,10 @@ class _Builder:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as error:
             mark = _mark(node)
-            raise YamlSourceError(Diagnostic(
-                self.source.path, mark.line, mark.column, "error",
-                f"YAML: {error.problem}")) from None
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            problem = (f"YAML tag '{shown}' is not allowed in a playbook; remove it"
+                       if "could not determine a constructor" in (error.problem or "") else f"YAML: {error.problem}")
+            raise YamlSourceError(Diagnostic(self.source.path, mark.line, mark.column, "error", problem)) from None
 
     def _build_mapping(self, node: yaml.MappingNode, location: PathKey) -> dict[Any, Any]:
         result: dict[Any, Any] = {}

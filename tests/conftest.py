@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crisiscomms.cli import main
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, input: str | None = None) -> Result:
+    """Run the real entry point (with its error handler) and capture its output."""
+    runner = CliRunner()
+    with runner.isolation(input=input) as (out, err, _):
+        try:
+            main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        else:  # pragma: no cover - main always exits
+            code = 0
+        stdout = out.getvalue().decode()
+        stderr = err.getvalue().decode()
+    return Result(code, stdout, stderr)
+
+
+@pytest.fixture
+def in_data_dir() -> Iterator[Path]:
+    previous = Path.cwd()
+    os.chdir(DATA)
+    try:
+        yield DATA
+    finally:
+        os.chdir(previous)

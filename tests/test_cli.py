@@ -1,0 +1,121 @@
+"""Exit codes and output formats of the command-line layer, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crisiscomms import __version__
+
+from .conftest import DATA, run_cli
+
+MINIMAL = str(DATA / "playbooks" / "minimal.yaml")
+BROKEN = DATA / "broken"
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert (result.code, result.stdout) == (0, f"crisiscomms, version {__version__}\n")
+
+
+@pytest.mark.parametrize("command", ["validate", "schema", "send", "preview", "report"])
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.code == 0
+    assert "Example" in result.stdout
+
+
+def test_validate_ok_text(in_data_dir: Path) -> None:
+    result = run_cli("validate", "playbooks")
+    assert (result.code, result.stdout) == (0, "1 playbook checked: 0 errors, 0 warnings — valid\n")
+
+
+def test_validate_error_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(BROKEN)
+    result = run_cli("validate", "hours-25.yaml")
+    assert result.code == 1
+    assert result.stdout == (
+        "hours-25.yaml:17:16: error: '25:00' is not a time of day (00:00 to 24:00)\n"
+        "1 playbook checked: 1 error, 0 warnings — NOT valid\n"
+    )
+
+
+def test_validate_github_annotations(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(BROKEN)
+    result = run_cli("validate", "--format", "github", "hours-25.yaml")
+    assert result.code == 1
+    assert result.stdout == (
+        "::error file=hours-25.yaml,line=17,col=16::'25:00' is not a time of day (00:00 to 24:00)\n"
+    )
+
+
+def test_validate_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(BROKEN)
+    result = run_cli("validate", "--format", "json", "hours-25.yaml", str(DATA / "playbooks" / "minimal.yaml"))
+    assert result.code == 1
+    report = json.loads(result.stdout)
+    broken, good = report["playbooks"]
+    assert broken == {
+        "path": "hours-25.yaml", "id": "hours-25", "locales": [], "notices": [],
+        "errors": [{"path": "hours-25.yaml", "line": 17, "column": 16, "severity": "error",
+                    "message": "'25:00' is not a time of day (00:00 to 24:00)"}],
+    }
+    assert good["locales"] == ["en", "sv"]
+    assert good["notices"] == [{"id": "outage", "severity": "critical", "channels": ["sms", "email", "banner"]}]
+    assert good["errors"] == []
+
+
+def test_validate_strict_fails_on_warnings(tmp_path: Path) -> None:
+    text = (DATA / "playbooks" / "minimal.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "p.yaml"
+    path.write_text(text.replace("    fallbacks: [hotline]\n", "").replace(
+        "templates: ../templates", f"templates: {DATA / 'templates'}"), encoding="utf-8")
+    assert run_cli("validate", str(path)).code == 0
+    assert run_cli("validate", "--strict", str(path)).code == 1
+
+
+def test_validate_missing_path_is_input_error() -> None:
+    result = run_cli("validate", "no/such/dir")
+    assert (result.code, result.stderr) == (3, "crisiscomms: no/such/dir: no such file or directory\n")
+
+
+def test_validate_empty_directory(tmp_path: Path) -> None:
+    result = run_cli("validate", str(tmp_path))
+    assert result.code == 3
+    assert result.stderr == f"crisiscomms: no playbooks (*.yaml, *.yml) found in {tmp_path}\n"
+
+
+def test_usage_error_exits_2() -> None:
+    result = run_cli("validate", "--format", "xml")
+    assert result.code == 2
+    assert "Invalid value for '--format'" in result.stderr
+
+
+def test_unknown_command_exits_2() -> None:
+    assert run_cli("sned").code == 2
+
+
+def test_schema_prints_json_schema() -> None:
+    result = run_cli("schema")
+    assert result.code == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "crisiscomms playbook"
+    assert set(schema["required"]) >= {"version", "organisation", "routes", "inquiries", "notices"}
+
+
+def test_unexpected_error_writes_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import crisiscomms.validate
+
+    def explode(paths: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(crisiscomms.validate, "validate_paths", explode)
+    monkeypatch.setenv("CRISISCOMMS_CRASH_DIR", str(tmp_path))
+    result = run_cli("validate")
+    assert result.code == 70
+    assert result.stderr.startswith("crisiscomms: internal error: RuntimeError('boom')\nThe full traceback is in ")
+    (crash,) = tmp_path.iterdir()
+    assert "RuntimeError: boom" in crash.read_text(encoding="utf-8")
+    assert "Traceback" not in result.stderr
