@@ -100,16 +100,63 @@ def send(args: tuple[str, ...]) -> None:
     raise NotAvailableYet("'crisiscomms send' is not available yet in this version")
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def preview(args: tuple[str, ...]) -> None:
+@cli.command()
+@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--notice", "notice_id", required=True, help="Id of the notice to show.")
+@click.option("--locale", "locales", multiple=True, help="Only these locales (repeatable); default: all.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "html"]), default="text",
+              show_default=True, help="text for the terminal, json for tools, html for a page to approve.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file, not stdout.")
+@click.option("--at", "at_text", metavar="TIME", help="Render as of this ISO 8601 time (default: now).")
+def preview(playbook: Path, notice_id: str, locales: tuple[str, ...], output_format: str, out: Path | None,
+            at_text: str | None) -> None:
     """Show a notice as each reader will see it, in every language.
 
     \b
     Example:
-      crisiscomms preview playbooks/storm.yaml --notice storm-outage --format html --out preview.html
+      crisiscomms preview playbooks/nordvind-storm.yaml --notice storm-outage --format html --out preview.html
     """
-    raise NotAvailableYet("'crisiscomms preview' is not available yet in this version")
+    from .preview import build_preview, preview_html
+    from .session import choose_locales, open_notice, parse_moment
+
+    session = open_notice(playbook, notice_id)
+    at = parse_moment(at_text, session.playbook.organisation.timezone)
+    result = build_preview(session, choose_locales(session.playbook, locales), at)
+    if output_format == "text" and out is None:
+        from rich.console import Console
+
+        from .console import print_preview
+
+        print_preview(result, Console())
+        return
+    if output_format == "json":
+        text = json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n"
+    elif output_format == "html":
+        text = preview_html(result)
+    else:
+        from io import StringIO
+
+        from rich.console import Console
+
+        from .console import print_preview
+
+        buffer = StringIO()
+        print_preview(result, Console(file=buffer, width=100, no_color=True))
+        text = buffer.getvalue()
+    _write_output(text, out)
+
+
+def _write_output(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    from .errors import InputError
+
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write {out}: {error.strerror}") from None
+    click.echo(f"Wrote {out}", err=True)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

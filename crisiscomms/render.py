@@ -178,8 +178,6 @@ def _failing_template(error: BaseException, name: str, root: Path) -> tuple[str,
     """The template file and line that failed (Jinja's rewritten traceback holds them)."""
     if isinstance(error, TemplateSyntaxError):
         return (error.name or name), error.lineno
-    if isinstance(error, TemplateNotFound):
-        return name, 0
     where, line = name, 0
     root_text = str(root.resolve())
     traceback = error.__traceback__

@@ -1,0 +1,133 @@
+"""``crisiscomms preview``: a notice as each reader will see it, in every language.
+
+:func:`build_preview` renders through the same :class:`NoticeRenderer` a
+send uses; the three views (Rich text, JSON, a self-contained HTML page)
+only present its result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .session import NoticeSession
+from .template_checks import sample_recipient
+
+
+@dataclass(frozen=True)
+class LocalePreview:
+    locale: str
+    contents: dict[str, Content]  # channel → content
+
+
+@dataclass(frozen=True)
+class Preview:
+    notice_id: str
+    severity: str
+    organisation: str
+    at: dt.datetime
+    locales: list[LocalePreview]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"notice": self.notice_id,
+                "locales": {p.locale: {ch: content_dict(c) for ch, c in p.contents.items()} for p in self.locales}}
+
+
+def content_dict(content: Content) -> dict[str, Any]:
+    if isinstance(content, SmsContent):
+        fit = content.fit
+        return {"text": content.text, "encoding": fit.encoding.value, "characters": fit.characters,
+                "segments": fit.segments}
+    if isinstance(content, EmailContent):
+        return {"subject": content.subject, "text": content.text, "html": content.html}
+    return {"title": content.title, "body": content.body}
+
+
+def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -> Preview:
+    playbook = session.playbook
+    renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, at)
+    timezone = playbook.organisation.timezone
+    previews = []
+    for locale in locales:
+        recipient = sample_recipient(playbook, locale)
+        contents: dict[str, Content] = {
+            channel: renderer.render(channel, locale, timezone, None if channel == "banner" else recipient)
+            for channel in session.notice.channels
+        }
+        previews.append(LocalePreview(locale, contents))
+    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews)
+
+
+def preview_html(preview: Preview, *, widget: str = "") -> str:
+    """One self-contained page (no network) a comms lead opens to approve a notice."""
+    sections = "\n".join(_locale_section(p) for p in preview.locales)
+    title = html.escape(f"{preview.organisation} — {preview.notice_id} ({preview.severity})")
+    return _PAGE.format(title=title, at=html.escape(preview.at.isoformat(timespec="minutes")),
+                        sections=sections, widget=widget)
+
+
+def _locale_section(locale_preview: LocalePreview) -> str:
+    cards = []
+    for channel, content in locale_preview.contents.items():
+        if isinstance(content, SmsContent):
+            cards.append(_sms_card(content))
+        elif isinstance(content, EmailContent):
+            cards.append(_email_card(content, locale_preview.locale))
+        elif isinstance(content, BannerContent):
+            cards.append(_banner_card(content))
+        del channel
+    code = html.escape(locale_preview.locale)
+    return f'<section lang="{code}" aria-labelledby="h-{code}"><h2 id="h-{code}">{code}</h2>' \
+           f'<div class="cards">{"".join(cards)}</div></section>'
+
+
+def _sms_card(content: SmsContent) -> str:
+    fit = content.fit
+    segments = f"{fit.segments} segment{'s' if fit.segments != 1 else ''}"
+    return (f'<figure class="card sms"><figcaption>SMS · {fit.encoding.value} · {fit.characters} characters · '
+            f'{segments}</figcaption><div class="phone"><p class="bubble">{html.escape(content.text)}</p></div>'
+            "</figure>")
+
+
+def _email_card(content: EmailContent, locale: str) -> str:
+    return (f'<figure class="card email"><figcaption>E-mail · subject: <strong>{html.escape(content.subject)}'
+            f'</strong></figcaption><iframe title="E-mail ({html.escape(locale)})" sandbox="" '
+            f'srcdoc="{html.escape(content.html, quote=True)}"></iframe>'
+            f'<details><summary>Plain-text part</summary><pre>{html.escape(content.text)}</pre></details></figure>')
+
+
+def _banner_card(content: BannerContent) -> str:
+    return (f'<figure class="card banner"><figcaption>Website banner</figcaption><div class="bar">'
+            f'<strong>{html.escape(content.title)}</strong></div><p class="popup">{html.escape(content.body)}</p>'
+            "</figure>")
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; \
+script-src 'unsafe-inline'; connect-src 'self' data:; img-src data:; frame-src 'self'">
+<title>{title}</title>
+<style>
+body {{ font: 16px/1.45 system-ui, sans-serif; margin: 0; background: #f4f5f7; color: #1b1f24; }}
+header {{ background: #1b1f24; color: #fff; padding: 1rem 1.5rem; }}
+main {{ padding: 1rem 1.5rem; }}
+section {{ background: #fff; border-radius: 8px; margin: 0 0 1.5rem; padding: 1rem; box-shadow: 0 1px 3px #0002; }}
+h2 {{ margin: 0 0 .75rem; text-transform: uppercase; font-size: 1rem; letter-spacing: .05em; }}
+.cards {{ display: grid; grid-template-columns: minmax(16rem, 1fr) minmax(24rem, 2fr) minmax(16rem, 1fr); gap: 1rem; }}
+.card {{ margin: 0; }} figcaption {{ font-size: .85rem; color: #4a5260; margin-bottom: .5rem; }}
+.phone {{ background: #e9edf2; border-radius: 24px; padding: 1rem; min-height: 10rem; }}
+.bubble {{ background: #fff; border-radius: 16px 16px 16px 4px; padding: .75rem; margin: 0; white-space: pre-wrap; }}
+iframe {{ width: 100%; height: 28rem; border: 1px solid #ccd2da; border-radius: 6px; background: #fff; }}
+pre {{ white-space: pre-wrap; background: #f4f5f7; padding: .5rem; }}
+.bar {{ background: #b3261e; color: #fff; padding: .5rem .75rem; border-radius: 6px 6px 0 0; }}
+.popup {{ border: 1px solid #ccd2da; border-top: 0; padding: .75rem; margin: 0; white-space: pre-wrap; }}
+@media (max-width: 60rem) {{ .cards {{ grid-template-columns: 1fr; }} }}
+</style></head>
+<body><header><h1>{title}</h1><p>As of {at}</p></header>
+<main>{sections}</main>{widget}
+</body></html>
+"""

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .conftest import DATA, run_cli
+
+PLAYBOOK = str(DATA / "playbooks" / "minimal.yaml")
+
+
+def test_preview_json_shape() -> None:
+    result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--format", "json", "--at", "2026-11-25T12:00")
+    assert result.code == 0
+    preview = json.loads(result.stdout)
+    assert preview["notice"] == "outage"
+    assert list(preview["locales"]) == ["en", "sv"]
+    sv = preview["locales"]["sv"]
+    assert sv["sms"] == {
+        "text": "Testbolaget: avbrott i Norra distriktet. Akut: +46 8 123 456 78 (dygnet runt). "
+                "https://status.test.example",
+        "encoding": "GSM-7", "characters": 106, "segments": 1}
+    assert set(sv["email"]) == {"subject", "text", "html"}
+    assert sv["banner"] == {"title": "Avbrott i Norra distriktet",
+                            "body": "Tekniska problem: https://test.example/chat. Akut fara: +46 8 123 456 78."}
+
+
+def test_preview_text_names_each_locale() -> None:
+    result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--locale", "sv", "--at", "2026-11-25T12:00")
+    assert result.code == 0
+    assert "GSM-7, 106 characters, 1 segment(s)" in result.stdout
+    assert "─ sv ─" in result.stdout
+
+
+def test_preview_html_is_self_contained(tmp_path: Path) -> None:
+    out = tmp_path / "p.html"
+    result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--format", "html", "--out", str(out))
+    assert result.code == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?:""", page)
+    assert page.count("<section lang=") == 2
+    assert 'sandbox=""' in page  # the e-mail is isolated
+
+
+def test_preview_unknown_locale_and_notice() -> None:
+    result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--locale", "de")
+    assert (result.code, result.stderr) == (
+        2, "crisiscomms: locale de is not in the playbook (supported: en, sv)\n")
+    result = run_cli("preview", PLAYBOOK, "--notice", "storm")
+    assert result.code == 2
+    assert result.stderr == f"crisiscomms: notice 'storm' is not in {PLAYBOOK} (its notices: outage)\n"
+
+
+def test_preview_of_invalid_playbook_exits_3() -> None:
+    broken = str(DATA / "broken" / "hours-25.yaml")
+    result = run_cli("preview", broken, "--notice", "outage")
+    assert result.code == 3
+    assert result.stderr == (
+        f"crisiscomms: {broken} is not valid (1 error):\n"
+        f"{broken}:17:16: error: '25:00' is not a time of day (00:00 to 24:00)\n")
+
+
+def test_preview_bad_at() -> None:
+    result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--at", "tomorrow")
+    assert (result.code, result.stderr) == (
+        2, "crisiscomms: --at 'tomorrow' is not an ISO 8601 time such as 2026-11-28T03:00+01:00\n")

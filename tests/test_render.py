@@ -1,0 +1,162 @@
+"""Rendering: sandbox, escaping, locale fallback, channel fit, reuse of reader-independent renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crisiscomms.loader import load_playbook
+from crisiscomms.render import EmailContent, NoticeRenderer, SmsContent, TemplateRenderError
+from crisiscomms.validate import validate_file
+
+from .conftest import DATA
+
+STOCKHOLM = dt.timezone(dt.timedelta(hours=1))
+WEDNESDAY_NOON = dt.datetime(2026, 11, 25, 12, tzinfo=STOCKHOLM)
+SUNDAY_NIGHT = dt.datetime(2026, 11, 29, 3, tzinfo=STOCKHOLM)
+
+
+def make_project(tmp_path: Path, templates: dict[str, str] | None = None, playbook_edit: tuple[str, str] | None = None
+                 ) -> Path:
+    """A copy of the minimal playbook and its templates, with some files replaced."""
+    shutil.copytree(DATA / "templates", tmp_path / "templates")
+    (tmp_path / "playbooks").mkdir()
+    text = (DATA / "playbooks" / "minimal.yaml").read_text(encoding="utf-8")
+    if playbook_edit:
+        text = text.replace(*playbook_edit)
+    path = tmp_path / "playbooks" / "p.yaml"
+    path.write_text(text, encoding="utf-8")
+    for name, source in (templates or {}).items():
+        target = tmp_path / "templates" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(source, encoding="utf-8")
+    return path
+
+
+def renderer_for(path: Path, at: dt.datetime = WEDNESDAY_NOON) -> NoticeRenderer:
+    loaded = load_playbook(path)
+    return NoticeRenderer.for_playbook(loaded.require(), loaded.base_dir, "outage", at)
+
+
+def recipient(name: str = "Anna", locale: str = "en") -> dict[str, str]:
+    return {"id": "r1", "name": name, "locale": locale, "timezone": "Europe/Stockholm"}
+
+
+def template_errors(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.chdir(path.parent.parent)
+    return [d.as_text() for d in validate_file(path).diagnostics if d.severity == "error"]
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("{{ org.name.__class__ }}", "not allowed in a template: access to attribute '__class__' of 'str' object is "
+                                 "unsafe."),
+    ("{{ org.__class__.__mro__ }}", "not allowed in a template: access to attribute '__class__' of 'dict' object is "
+                                    "unsafe."),
+    ("{{ cycler.__init__.__globals__ }}", "not allowed in a template: access to attribute '__init__' of 'type' "
+                                          "object is unsafe."),
+    ("{{ datetime.__call__.__globals__ }}", "not allowed in a template: access to attribute '__call__' of "
+                                            "'_Formatter' object is unsafe."),
+    ("{% for i in range(10**9) %}{% endfor %}", "not allowed in a template: Range too big. The sandbox blocks "
+                                                "ranges larger than MAX_RANGE (100000)."),
+    ("{{ recipient.name|attr('__class__') }}", "not allowed in a template: access to attribute '__class__' of "
+                                               "'str' object is unsafe."),
+])
+def test_sandbox_escapes_fail_cleanly_with_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str,
+                                                 message: str) -> None:
+    path = make_project(tmp_path, {"outage/en/email_subject.txt": f"Hello\n{source}\n"})
+    assert template_errors(path, monkeypatch) == [f"templates/outage/en/email_subject.txt:2: error: {message}"]
+
+
+def test_templates_cannot_load_files_outside_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "secret.txt").write_text("TOKEN", encoding="utf-8")
+    path = make_project(tmp_path, {"outage/en/email_subject.txt": '{% include "../secret.txt" %}'})
+    assert template_errors(path, monkeypatch) == [
+        "templates/outage/en/email_subject.txt:1: error: template not found: ../secret.txt"]
+
+
+def test_syntax_error_and_undefined_variable_are_located(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_project(tmp_path, {"outage/sv/sms.txt": "Hej\n{% if %}\n",
+                                   "outage/sv/banner_title.txt": "Avbrott\n{{ vars.areaa }}"})
+    assert template_errors(path, monkeypatch) == [
+        "templates/outage/sv/banner_title.txt:2: error: undefined variable: 'vars.areaa' is undefined",
+        "templates/outage/sv/sms.txt:2: error: template syntax: Expected an expression, got 'end of statement block'",
+    ]
+
+
+def test_html_is_escaped_text_is_not(tmp_path: Path) -> None:
+    renderer = renderer_for(make_project(tmp_path))
+    content = renderer.render("email", "en", "Europe/Stockholm", recipient("<script>alert(1)</script>"))
+    assert isinstance(content, EmailContent)
+    assert "<p>Hello &lt;script&gt;alert(1)&lt;/script&gt;</p>" in content.html
+    assert "<script>" not in content.html
+    assert content.text.startswith("Hello <script>alert(1)</script>,")
+
+
+def test_missing_locale_template_falls_back_with_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_project(tmp_path)
+    (tmp_path / "templates" / "outage" / "sv" / "banner_body.txt").unlink()
+    monkeypatch.chdir(tmp_path)
+    result = validate_file(path)
+    assert [d.as_text() for d in result.diagnostics] == [
+        "templates/outage/sv/banner_body.txt: warning: missing; sv readers get the en text of "
+        "templates/outage/en/banner_body.txt"]
+    body = renderer_for(path).render("banner", "sv", "Europe/Stockholm", None)
+    assert body.body == "Tekniska problem: https://test.example/chat. Akut fara: +46 8 123 456 78."  # type: ignore[union-attr]
+
+
+def test_sms_over_budget_names_locale_count_and_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    greek = "Σας ενημερώνουμε για διακοπή ρεύματος στην περιοχή σας. " * 3
+    path = make_project(tmp_path, {"outage/sv/sms.txt": greek})
+    assert template_errors(path, monkeypatch) == [
+        "templates/outage/sv/sms.txt: error: SMS in sv is 3 segments (UCS-2, 167 characters); notice 'outage' "
+        "allows 2 (sms_segments); UCS-2 because of: α ς ε ν η μ ρ ώ ο υ γ ι …"]
+
+
+def test_smart_encoding_keeps_sms_gsm7(tmp_path: Path) -> None:
+    path = make_project(tmp_path, {"outage/en/sms.txt": "“Storm” — call us… {{ reach[0].best.hours }}"})
+    content = renderer_for(path).render("sms", "en", "Europe/Stockholm", recipient())
+    assert isinstance(content, SmsContent)
+    assert content.text == '"Storm" - call us... Mon-Fri 08:00 - 20:00, Sat 10:00 - 16:00'
+    assert content.fit.encoding.value == "GSM-7"
+
+
+def test_routes_open_and_closed_with_fallback(tmp_path: Path) -> None:
+    path = make_project(tmp_path)
+    open_context = renderer_for(path, WEDNESDAY_NOON).shared_context("sv", "Europe/Stockholm")
+    technical = open_context["reach"][0]
+    assert (technical["best_open"], technical["use"]["id"], technical["best"]["closes"]) == (True, "chat", "20:00")
+    closed_context = renderer_for(path, SUNDAY_NIGHT).shared_context("sv", "Europe/Stockholm")
+    technical = closed_context["reach"][0]
+    assert technical["best_open"] is False
+    assert technical["alternative"]["id"] == "hotline"
+    assert technical["use"]["id"] == "hotline"
+    assert technical["best"]["opens"] == "mån 08:00"
+    assert technical["best"]["hours"] == "mån–fre 08:00–20:00, lör 10:00–16:00"
+
+
+def test_hours_show_zone_when_reader_is_elsewhere(tmp_path: Path) -> None:
+    context = renderer_for(make_project(tmp_path)).shared_context("en", "Europe/London")
+    assert context["reach"][0]["best"]["hours"] == "Mon–Fri 08:00\u2009–\u200920:00, Sat 10:00\u2009–\u200916:00 " \
+                                                   "(Sweden Time)"
+    assert context["reach"][0]["best"]["closes"] == "19:00"  # 20:00 in Stockholm is 19:00 in London
+
+
+def test_reader_independent_renders_are_reused(tmp_path: Path) -> None:
+    renderer = renderer_for(make_project(tmp_path))
+    first = renderer.render("sms", "en", "Europe/Stockholm", recipient("A"))
+    second = renderer.render("sms", "en", "Europe/Stockholm", recipient("B"))
+    assert first is second  # sms.txt never mentions recipient
+    email_a = renderer.render("email", "en", "Europe/Stockholm", recipient("A"))
+    email_b = renderer.render("email", "en", "Europe/Stockholm", recipient("B"))
+    assert email_a != email_b
+
+
+def test_render_error_is_a_template_error(tmp_path: Path) -> None:
+    path = make_project(tmp_path, {"outage/en/sms.txt": "{{ nope }}"})
+    with pytest.raises(TemplateRenderError) as caught:
+        renderer_for(path).render("sms", "en", "Europe/Stockholm", recipient())
+    assert caught.value.exit_code == 3
+    assert str(caught.value).endswith("outage/en/sms.txt:1: undefined variable: 'nope' is undefined")
