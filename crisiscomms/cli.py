@@ -88,16 +88,61 @@ def schema() -> None:
     click.echo(json.dumps(playbook_json_schema(), indent=2, ensure_ascii=False))
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def send(args: tuple[str, ...]) -> None:
+def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@cli.command()
+@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--notice", "notice_id", required=True, help="Id of the notice to send.")
+@click.option("--audience", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="CSV or JSON Lines file of recipients.")
+@click.option("--dry-run", is_flag=True, help="Plan and preview everything; send nothing, write no ledger.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--channels", callback=_channel_list, metavar="LIST",
+              help="Only these of the notice's channels, e.g. sms,email.")
+@click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals).")
+@click.option("--ignore-quiet-hours", is_flag=True, help="Send non-critical SMS during quiet hours too.")
+@click.option("--default-region", metavar="CC", help="Region for national phone numbers (default: the playbook's).")
+@click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Opt-out list (phone or e-mail per line, or CSV); repeatable.")
+@click.option("--skipped-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every skipped message (line, id, channel, reason) to this CSV.")
+@click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the banner JSON here instead of the playbook's path.")
+@click.option("--campaign", metavar="NAME", help="Campaign name in the ledger (default: notice id + content hash).")
+def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_format: str,
+         channels: tuple[str, ...], at_text: str | None, ignore_quiet_hours: bool, default_region: str | None,
+         suppress: tuple[Path, ...], skipped_out: Path | None, banner_out: Path | None,
+         campaign: str | None) -> None:
     """Send a notice to an audience (SMS, email, site banner).
 
     \b
     Example:
-      crisiscomms send playbooks/storm.yaml --notice storm-outage --audience customers.csv --dry-run
+      crisiscomms send playbooks/nordvind-storm.yaml --notice storm-outage \\
+          --audience examples/customers.csv --dry-run
     """
-    raise NotAvailableYet("'crisiscomms send' is not available yet in this version")
+    from .plan import Planner, PlanRequest
+    from .sending import plan_all
+    from .session import open_notice, parse_moment
+
+    session = open_notice(playbook, notice_id)
+    at = parse_moment(at_text, session.playbook.organisation.timezone)
+    request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
+                          default_region=default_region, suppress=suppress, banner_out=banner_out,
+                          campaign=campaign)
+    planner = Planner(session, request)
+    if not dry_run:
+        raise NotAvailableYet("sending is not available yet in this version; use --dry-run to plan and preview")
+    summary = plan_all(planner, skipped_out)
+    if output_format == "json":
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
+        return
+    from rich.console import Console
+
+    from .console import print_plan_summary
+
+    print_plan_summary(summary, Console(), dry_run=True, at=at.isoformat(timespec="minutes"))
 
 
 @cli.command()

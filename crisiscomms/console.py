@@ -7,6 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .plan import PlanSummary
 from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent
 
@@ -38,3 +39,66 @@ def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
         table.add_row("title", Text(content.title))
         table.add_row("body", Text(content.body))
     return table
+
+
+def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool, at: str) -> None:
+    """What the plan will do: counts, skips, deferrals, cost, samples, the banner path."""
+    if dry_run:
+        console.print(Text("DRY RUN — nothing is sent, no ledger is written.", style="bold yellow"))
+    console.print(f"Notice [bold]{summary.notice}[/], campaign [bold]{summary.campaign}[/], as of {at}")
+    console.print(_planned_table(summary))
+    if summary.skipped:
+        console.print(_skipped_table(summary))
+    else:
+        console.print("Skipped: none")
+    if summary.deferred["sms"]:
+        first, last = summary.deferred_until
+        console.print(f"Deferred by quiet hours: {summary.deferred['sms']} SMS, to be sent between "
+                      f"{first.isoformat(timespec='minutes')} and {last.isoformat(timespec='minutes')} "
+                      "(recipients' local time); rerun the same command then to send them.")
+    if "sms" in summary.channels:
+        console.print(_cost_line(summary))
+    for problem in summary.suppression_problems:
+        console.print(f"[yellow]warning:[/] suppression list: {problem}")
+    _print_samples(summary, console)
+    if summary.banner_path is not None:
+        verb = "would be written" if dry_run else "will be written"
+        console.print(f"Banner {verb} to {summary.banner_path}")
+
+
+def _planned_table(summary: PlanSummary) -> Table:
+    people = [c for c in summary.channels if c != "banner"]
+    table = Table(title="Planned messages", title_justify="left")
+    table.add_column("locale")
+    for channel in people:
+        table.add_column(channel, justify="right")
+    for locale, counts in sorted(summary.locales.items()):
+        if any(counts[c] for c in people):
+            table.add_row(locale, *(f"{counts[c]:,}" for c in people))
+    table.add_row("[bold]total[/]", *(f"[bold]{summary.planned[c]:,}[/]" for c in people))
+    return table
+
+
+def _skipped_table(summary: PlanSummary) -> Table:
+    table = Table(title="Skipped", title_justify="left")
+    table.add_column("reason")
+    table.add_column("messages", justify="right")
+    for reason, count in sorted(summary.skipped.items(), key=lambda kv: (-kv[1], kv[0])):
+        table.add_row(reason, f"{count:,}")
+    return table
+
+
+def _cost_line(summary: PlanSummary) -> str:
+    line = f"SMS segments: {summary.sms_segments:,}"
+    if summary.prices:
+        line += f"; estimated cost {summary.cost:,.2f} {summary.currency}"
+        if summary.unpriced_segments:
+            line += f" (+ {summary.unpriced_segments:,} segments to countries without a price in the playbook)"
+    return line
+
+
+def _print_samples(summary: PlanSummary, console: Console) -> None:
+    for (locale, channel), content in sorted(summary.samples.items()):
+        if channel == "banner" or isinstance(content, dict):
+            continue
+        console.print(Panel(_content_table(content), title=f"sample: {channel} · {locale}", title_align="left"))

@@ -1,0 +1,93 @@
+"""The site-banner document: what a website needs to show a notice itself.
+
+Versioned JSON (``format: crisiscomms-banner``, ``version: 1``; schema in
+``docs/banner.schema.json``): every locale's title and body, the severity,
+issue and expiry times, and per inquiry its routes with machine-readable
+hours, so the page computes "open now" in the browser rather than trusting
+the moment the file was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .formatting import format_weekly_hours
+from .hours import DayHours, OpeningHours
+from .playbook import Playbook, localized_text
+from .render import BannerContent, NoticeRenderer, display_contact, notice_expiry, route_href
+
+BANNER_FORMAT = "crisiscomms-banner"
+BANNER_VERSION = 1
+DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
+    playbook, notice = renderer.playbook, renderer.notice
+    expires = notice_expiry(playbook, notice)
+    inquiry_ids = playbook.notice_inquiries(renderer.notice_id)
+    route_ids = sorted({r for i in inquiry_ids for r in (playbook.inquiries[i].best, *playbook.inquiries[i].fallbacks)})
+    return {
+        "format": BANNER_FORMAT,
+        "version": BANNER_VERSION,
+        "organisation": {"name": playbook.organisation.name, "website": playbook.organisation.website,
+                         "timezone": playbook.organisation.timezone},
+        "notice": {"id": renderer.notice_id, "severity": notice.severity,
+                   "issued": _iso(renderer.sent_at), "expires": _iso(expires) if expires else None},
+        "default_locale": playbook.organisation.default_locale,
+        "locales": {locale: _locale_text(renderer, locale) for locale in playbook.organisation.locales},
+        "inquiries": [_inquiry(playbook, iid) for iid in inquiry_ids],
+        "routes": {rid: _route(playbook, rid) for rid in route_ids},
+        "links": [{"url": link.url, "kind": link.kind, "title": _all_locales(playbook, link.title)}
+                  for link in playbook.links],
+    }
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _all_locales(playbook: Playbook, value: str | dict[str, str]) -> dict[str, str]:
+    default = playbook.organisation.default_locale
+    return {locale: localized_text(value, locale, default) for locale in playbook.organisation.locales}
+
+
+def _locale_text(renderer: NoticeRenderer, locale: str) -> dict[str, Any]:
+    content = renderer.render("banner", locale, renderer.playbook.organisation.timezone, None)
+    assert isinstance(content, BannerContent)
+    return {"title": content.title, "body": content.body}
+
+
+def _inquiry(playbook: Playbook, inquiry_id: str) -> dict[str, Any]:
+    inquiry = playbook.inquiries[inquiry_id]
+    return {"id": inquiry_id, "label": _all_locales(playbook, inquiry.label), "best": inquiry.best,
+            "fallbacks": list(inquiry.fallbacks)}
+
+
+def _route(playbook: Playbook, route_id: str) -> dict[str, Any]:
+    route = playbook.routes[route_id]
+    hours = playbook.route_hours[route_id]
+    label = _all_locales(playbook, route.label) if route.label is not None else None
+    return {
+        "kind": route.kind,
+        "label": label,
+        "contact": display_contact(route),
+        "href": route_href(route),
+        "live_person": route.live_person,
+        "hours": _hours(hours),
+        "hours_text": {loc: format_weekly_hours(hours, loc) for loc in playbook.organisation.locales},
+    }
+
+
+def _hours(hours: OpeningHours) -> dict[str, Any]:
+    return {
+        "timezone": hours.timezone,
+        "always": hours.is_always,
+        "weekly": {DAY_KEYS[i]: _ranges(day) for i, day in enumerate(hours.weekly.days)},
+        "exceptions": [{"from": e.first.isoformat(), "to": e.last.isoformat(), "ranges": _ranges(e.ranges)}
+                       for e in hours.exceptions],
+    }
+
+
+def _ranges(day: DayHours) -> list[list[str]]:
+    return [[f"{r.start // 60:02d}:{r.start % 60:02d}", f"{r.end // 60:02d}:{r.end % 60:02d}"] for r in day]

@@ -1,0 +1,321 @@
+"""The delivery plan: per recipient × channel, a message to send (now or later) or a skip with its reason.
+
+The planner streams: it reads the audience one row at a time and yields
+:class:`PlannedMessage` and :class:`SkippedMessage` items, keeping only 64-bit
+keys of the addresses it has seen (for dedupe) and the counts of
+:class:`PlanSummary`. ``send --dry-run`` is this plan without the dispatch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+
+from .audience import AudienceOptions, MalformedRow, Recipient, SeenAddresses, open_audience
+from .banner import build_banner_document
+from .errors import AudienceError, UsageError
+from .hours import zone_info
+from .playbook import quiet_window
+from .render import CHANNEL_FILES, Content, NoticeRenderer, SmsContent
+from .session import NoticeSession
+from .suppression import Suppression, load_suppression
+
+
+class SkipReason(enum.StrEnum):
+    INVALID_PHONE = "invalid_phone"
+    NOT_MOBILE = "not_mobile"
+    INVALID_EMAIL = "invalid_email"
+    SUPPRESSED = "suppressed"
+    DUPLICATE = "duplicate"
+    NO_ADDRESS = "no_address"
+    NOT_CONSENTED = "not_consented"
+    MALFORMED_ROW = "malformed_row"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMessage:
+    recipient_id: str
+    line: int
+    channel: str
+    address: str  # E.164, e-mail address, or the banner file path
+    locale: str
+    timezone: str
+    content: Content | dict[str, Any]  # the banner's content is its whole document
+    not_before: dt.datetime | None = None  # deferred by quiet hours
+
+    @property
+    def key(self) -> str:
+        return f"{self.recipient_id}/{self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedMessage:
+    line: int
+    recipient_id: str
+    channel: str
+    reason: SkipReason
+    detail: str = ""
+
+
+PlanItem = PlannedMessage | SkippedMessage
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    audience: Path
+    at: dt.datetime
+    channels: tuple[str, ...] = ()  # empty: every channel of the notice
+    ignore_quiet_hours: bool = False
+    default_region: str | None = None
+    suppress: tuple[Path, ...] = ()
+    banner_out: Path | None = None
+    campaign: str | None = None
+
+
+def campaign_id(session: NoticeSession) -> str:
+    """``<notice id>-<8 hex>``: the notice and its templates' content, so that a changed text is a new campaign."""
+    digest = hashlib.sha256()
+    digest.update(session.notice.model_dump_json().encode())
+    root = (session.base_dir / session.playbook.templates).resolve()
+    template_set = session.notice.templates or session.notice_id
+    folders = [root / template_set, *sorted(p for p in root.glob("_*") if p.is_dir())]
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+    return f"{session.notice_id}-{digest.hexdigest()[:8]}"
+
+
+class Planner:
+    """Plans one notice for one audience file, as of ``request.at``."""
+
+    def __init__(self, session: NoticeSession, request: PlanRequest) -> None:
+        self.session = session
+        self.request = request
+        playbook = session.playbook
+        self.channels = choose_channels(session, request.channels)
+        self.region = (request.default_region or playbook.organisation.country).upper()
+        if self.region not in phonenumbers.SUPPORTED_REGIONS:
+            raise UsageError(f"--default-region '{request.default_region}' is not a two-letter country code like SE")
+        self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at)
+        self.campaign = request.campaign or campaign_id(session)
+        self.suppression = self._load_suppression()
+        self.quiet = self._quiet_window()
+        self._seen = SeenAddresses(self.region)
+
+    @property
+    def banner_path(self) -> Path | None:
+        if "banner" not in self.channels:
+            return None
+        if self.request.banner_out is not None:
+            return self.request.banner_out
+        settings = self.session.playbook.providers.banner
+        return (self.session.base_dir / settings.path).resolve() if settings else None
+
+    def _load_suppression(self) -> Suppression:
+        playbook_lists = [self.session.base_dir / name for name in self.session.playbook.suppression]
+        return load_suppression([*playbook_lists, *self.request.suppress], self.region)
+
+    def _quiet_window(self) -> tuple[int, int] | None:
+        sms = self.session.playbook.providers.sms
+        if self.request.ignore_quiet_hours or self.session.notice.severity == "critical" or sms is None:
+            return None
+        return quiet_window(sms.quiet_hours)
+
+    def items(self) -> Iterator[PlanItem]:
+        """Every planned and skipped message; the banner first, then the audience in file order."""
+        playbook = self.session.playbook
+        person_channels = [c for c in self.channels if c != "banner"]
+        options = AudienceOptions(self.region, playbook.organisation.timezone,
+                                  tuple(playbook.organisation.locales), playbook.organisation.default_locale)
+        with open_audience(self.request.audience, options) as audience:
+            self._check_columns(audience.columns)
+            banner_path = self.banner_path
+            if banner_path is not None:
+                document = build_banner_document(self.renderer)
+                yield PlannedMessage("banner", 0, "banner", str(banner_path), playbook.organisation.default_locale,
+                                     playbook.organisation.timezone, document)
+            for row in audience:
+                if isinstance(row, MalformedRow):
+                    for channel in person_channels:
+                        yield SkippedMessage(row.line, "", channel, SkipReason.MALFORMED_ROW, row.reason)
+                    continue
+                for channel in person_channels:
+                    yield self._plan_one(row, channel)
+
+    def _check_columns(self, columns: Sequence[str]) -> None:
+        missing = [name for name in self.session.playbook.audience_fields if name not in columns]
+        if missing:
+            raise AudienceError(
+                f"{self.request.audience}:1: the templates use the column(s) {', '.join(missing)}, "
+                "which the audience file lacks (see 'audience_fields' in the playbook)")
+
+    def _plan_one(self, person: Recipient, channel: str) -> PlanItem:
+        address_or_skip = self._address(person, channel)
+        if isinstance(address_or_skip, SkipReason):
+            return SkippedMessage(person.line, person.id, channel, address_or_skip)
+        address = address_or_skip
+        if self.suppression.contains(channel, address):
+            return SkippedMessage(person.line, person.id, channel, SkipReason.SUPPRESSED)
+        if not self._seen.add(channel, address):
+            return SkippedMessage(person.line, person.id, channel, SkipReason.DUPLICATE)
+        content = self.renderer.render(channel, person.locale, person.timezone, _recipient_view(person))
+        not_before = self._not_before(person.timezone) if channel == "sms" else None
+        return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone, content,
+                              not_before)
+
+    def _address(self, person: Recipient, channel: str) -> str | SkipReason:
+        if person.channels is not None and channel not in person.channels:
+            return SkipReason.NOT_CONSENTED
+        if channel == "sms":
+            if person.phone_problem:
+                return SkipReason(person.phone_problem)
+            return person.phone or SkipReason.NO_ADDRESS
+        if person.email_problem:
+            return SkipReason(person.email_problem)
+        return person.email or SkipReason.NO_ADDRESS
+
+    def _not_before(self, timezone: str) -> dt.datetime | None:
+        return quiet_hours_end(self.request.at, timezone, self.quiet) if self.quiet else None
+
+
+def quiet_hours_end(at: dt.datetime, timezone: str, window: tuple[int, int]) -> dt.datetime | None:
+    """When the reader's quiet hours end, if ``at`` falls inside them; else None."""
+    start, end = window
+    local = at.astimezone(zone_info(timezone))
+    minute = local.hour * 60 + local.minute
+    inside = start <= minute < end if start < end else (minute >= start or minute < end)
+    if not inside:
+        return None
+    day = local.date() + dt.timedelta(days=1) if start > end and minute >= start else local.date()
+    return dt.datetime.combine(day, dt.time(end // 60, end % 60), local.tzinfo)
+
+
+def _recipient_view(person: Recipient) -> dict[str, Any]:
+    view: dict[str, Any] = dict(person.fields)
+    view.update(id=person.id, name=person.name, locale=person.locale, timezone=person.timezone)
+    return view
+
+
+def choose_channels(session: NoticeSession, requested: tuple[str, ...]) -> tuple[str, ...]:
+    notice_channels = tuple(session.notice.channels)
+    if not requested:
+        return notice_channels
+    unknown = [c for c in requested if c not in CHANNEL_FILES]
+    if unknown:
+        raise UsageError(f"--channels: unknown channel {', '.join(unknown)} (channels: sms, email, banner)")
+    outside = [c for c in requested if c not in notice_channels]
+    if outside:
+        raise UsageError(f"--channels: notice '{session.notice_id}' does not use {', '.join(outside)} "
+                         f"(it uses {', '.join(notice_channels)})")
+    return tuple(c for c in notice_channels if c in requested)
+
+
+@dataclass
+class PlanSummary:
+    """Counts of a plan, gathered while it streams."""
+
+    notice: str
+    campaign: str
+    channels: tuple[str, ...]
+    prices: dict[str, float] = field(default_factory=dict)
+    currency: str = "EUR"
+    banner_path: Path | None = None
+    planned: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)
+    deferred_until: list[dt.datetime] = field(default_factory=list)  # [earliest, latest]
+    locales: dict[str, Counter[str]] = field(default_factory=dict)
+    sms_segments: int = 0
+    cost: float = 0.0
+    unpriced_segments: int = 0
+    samples: dict[tuple[str, str], Content | dict[str, Any]] = field(default_factory=dict)
+    suppression_problems: list[str] = field(default_factory=list)
+
+    def add(self, item: PlanItem) -> None:
+        if isinstance(item, SkippedMessage):
+            self.skipped[item.reason.value] += 1
+            return
+        self.planned[item.channel] += 1
+        self.locales.setdefault(item.locale, Counter())[item.channel] += 1
+        self.samples.setdefault((item.locale, item.channel), item.content)
+        if item.not_before is not None:
+            self._defer(item)
+        if isinstance(item.content, SmsContent):
+            self._count_segments(item.address, item.content.fit.segments)
+
+    def _defer(self, item: PlannedMessage) -> None:
+        assert item.not_before is not None
+        self.deferred[item.channel] += 1
+        if not self.deferred_until:
+            self.deferred_until = [item.not_before, item.not_before]
+        else:
+            self.deferred_until = [min(self.deferred_until[0], item.not_before),
+                                   max(self.deferred_until[1], item.not_before)]
+
+    def _count_segments(self, e164: str, segments: int) -> None:
+        self.sms_segments += segments
+        price = self.prices.get(region_of(e164))
+        if price is None:
+            self.unpriced_segments += segments
+        else:
+            self.cost += price * segments
+
+    @property
+    def total_planned(self) -> int:
+        return sum(self.planned.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The dry run's JSON (see README, "send --dry-run --format json")."""
+        return {
+            "notice": self.notice,
+            "campaign": self.campaign,
+            "planned": {c: self.planned[c] for c in self.channels},
+            "skipped": dict(sorted(self.skipped.items())),
+            "deferred": {"sms": self.deferred["sms"]},
+            "locales": {loc: {c: counts[c] for c in self.channels if c != "banner"}
+                        for loc, counts in sorted(self.locales.items())},
+            "sms_segments": self.sms_segments,
+            "estimated_cost": {"amount": round(self.cost, 2), "currency": self.currency,
+                               "unpriced_segments": self.unpriced_segments} if self.prices else None,
+            "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
+            "banner_path": str(self.banner_path) if self.banner_path else None,
+        }
+
+
+def summary_for(planner: Planner) -> PlanSummary:
+    sms = planner.session.playbook.providers.sms
+    return PlanSummary(
+        notice=planner.session.notice_id, campaign=planner.campaign, channels=planner.channels,
+        prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
+        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems))
+
+
+def region_of(e164: str) -> str:
+    """``+46701234567`` → ``SE`` by its country calling code (no full parse)."""
+    return _region_by_prefix(e164[1:4])
+
+
+def _region_by_prefix(digits: str) -> str:
+    for length in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))
+        if regions:
+            return str(regions[0])
+    return "ZZ"
+
+
+def plan_fingerprint(item: PlannedMessage) -> str:
+    """A short hash of what a message says, for the ledger (never the address)."""
+    content = item.content
+    payload = json.dumps(content, sort_keys=True) if isinstance(content, dict) else repr(content)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
