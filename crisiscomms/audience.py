@@ -68,6 +68,7 @@ import csv
 import hashlib
 import json
 import re
+from array import array
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -360,22 +361,75 @@ def address_key(channel: str, address: str, default_region: str | None = None) -
     return int.from_bytes(digest, "big")
 
 
+class KeySet:
+    """A set of non-zero 64-bit keys in one flat array (open addressing, linear probing).
+
+    About 13 bytes a key at most (8-byte slots, at least half free), against
+    about 78 for a Python ``set`` of ints: a million recipients on two channels
+    fit in ~32 MB instead of ~156 MB.
+    """
+
+    __slots__ = ("_count", "_mask", "_slots")
+
+    def __init__(self, capacity: int = 1 << 16) -> None:
+        size = 1 << max(4, (capacity - 1).bit_length())
+        self._slots = array("Q", bytes(8 * size))
+        self._mask = size - 1
+        self._count = 0
+
+    def add(self, key: int) -> bool:
+        """Insert ``key``; True when it was not there yet."""
+        key = key or 1  # 0 marks an empty slot
+        slots, mask = self._slots, self._mask
+        index = key & mask
+        while True:
+            found = slots[index]
+            if found == 0:
+                break
+            if found == key:
+                return False
+            index = (index + 1) & mask
+        slots[index] = key
+        self._count += 1
+        if self._count * 2 > mask:
+            self._grow()
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, int):
+            return False
+        key = key or 1
+        slots, mask = self._slots, self._mask
+        index = key & mask
+        while (found := slots[index]) != 0:
+            if found == key:
+                return True
+            index = (index + 1) & mask
+        return False
+
+    def _grow(self) -> None:
+        old = self._slots
+        self.__init__(2 * len(old))  # type: ignore[misc]
+        for key in old:
+            if key:
+                self.add(key)
+
+    def __len__(self) -> int:
+        return self._count
+
+
 class SeenAddresses:
-    """Addresses already planned, by channel; keeps only 64-bit keys."""
+    """Addresses already planned, by channel; keeps only 64-bit keys (see :class:`KeySet`)."""
 
     __slots__ = ("_keys", "_region")
 
     def __init__(self, default_region: str | None = None) -> None:
-        self._keys: set[int] = set()
+        self._keys = KeySet()
         self._region = default_region
 
     def add(self, channel: str, address: str) -> bool:
         """Record ``address``; True when it had not been seen on ``channel``."""
-        key = address_key(channel, address, self._region)
-        if key in self._keys:
-            return False
-        self._keys.add(key)
-        return True
+        return self._keys.add(address_key(channel, address, self._region))
 
     def seen(self, channel: str, address: str) -> bool:
         return address_key(channel, address, self._region) in self._keys

@@ -717,3 +717,16 @@ def test_streaming_does_not_read_ahead(tmp_path: Path) -> None:
         next(rows)
         # Only the buffered reader's read-ahead is in memory, never the file.
         assert opened._file.tell() < 20_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=300))
+def test_keyset_behaves_like_a_set(keys: list[int]) -> None:
+    from crisiscomms.audience import KeySet
+
+    compact, reference = KeySet(capacity=4), set()
+    for key in keys:
+        assert compact.add(key) == ((key or 1) not in reference)
+        reference.add(key or 1)
+    assert len(compact) == len(reference)
+    assert all(key in compact for key in keys)
