@@ -1,0 +1,319 @@
+"""The asyncio fan-out: bounded concurrency per channel, adaptive rate limits,
+retries with back-off and jitter, and the ledger kept in step.
+
+The dispatcher takes planned messages (already in the ledger as pending) and
+gives each to its channel. Before a request leaves, its row is marked in
+flight; the mark is group-committed for every message that reached that
+point in the same turn of the event loop, so a thousand messages a second do
+not mean a thousand fsyncs. Outcomes are written in batches.
+
+Per answer: accepted → done; rejected → failed for good (and a STOP reply
+suppresses the number); retry (429, connection refused) → again after a
+back-off, slower if the provider throttles; uncertain (timeout after sending,
+reset, 5xx) → left for reconciliation, never blindly resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .channels.base import Channel, Message, Outcome, ProviderRejected, SendResult
+from .ledger import Ledger
+from .ledger import Outcome as LedgerOutcome
+from .plan import PlannedMessage
+from .render import SmsContent
+
+DEFAULT_CONCURRENCY = {"sms": 100, "email": 8, "banner": 1}
+MAX_ATTEMPTS = 6
+BASE_BACKOFF = 0.5
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    concurrency: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    rates: dict[str, float | None] = field(default_factory=dict)  # messages per second, per channel
+    max_attempts: int = MAX_ATTEMPTS
+    base_backoff: float = BASE_BACKOFF
+    max_backoff: float = MAX_BACKOFF
+
+
+ProgressCallback = Callable[[str, str, int], None]  # channel, state, count
+SuppressCallback = Callable[[str], None]  # an E.164 number that replied STOP
+
+
+@dataclass
+class DispatchResult:
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, state) → n
+    aborted: ProviderRejected | None = None
+    interrupted: bool = False
+
+
+class AdaptiveRate:
+    """Spaces requests to a rate that halves on every 429 and creeps back up after successes.
+
+    ``ceiling`` is the configured limit (None: only concurrency bounds it). A
+    ``retry_after`` from the provider pauses the channel until then.
+    """
+
+    def __init__(self, ceiling: float | None) -> None:
+        self.ceiling = ceiling
+        self.rate = ceiling
+        self.paused_until = 0.0
+        self._next_slot = 0.0
+        self._done: deque[float] = deque(maxlen=4096)
+
+    async def acquire(self) -> None:
+        now = time.monotonic()
+        start = max(now, self.paused_until)
+        if self.rate:
+            start = max(start, self._next_slot)
+            self._next_slot = start + 1.0 / self.rate
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def throttled(self, retry_after: float | None) -> None:
+        now = time.monotonic()
+        self.paused_until = max(self.paused_until, now + (retry_after if retry_after is not None else 1.0))
+        observed = self.observed_rate()
+        current = self.rate or observed or 10.0
+        self.rate = max(1.0, min(current, observed or current) * 0.5)
+
+    def succeeded(self) -> None:
+        self._done.append(time.monotonic())
+        if self.rate is not None:
+            grown = self.rate * 1.01 + 0.05
+            self.rate = min(grown, self.ceiling) if self.ceiling else grown
+
+    def observed_rate(self) -> float:
+        now = time.monotonic()
+        recent = sum(1 for t in self._done if now - t <= 1.0)
+        return float(recent)
+
+
+class _GroupCommit:
+    """Marks rows in flight: one ledger transaction for all who asked in this turn of the loop."""
+
+    def __init__(self, ledger: Ledger, campaign: str) -> None:
+        self.ledger, self.campaign = ledger, campaign
+        self._waiting: list[tuple[Sequence[tuple[str, str]], asyncio.Future[None]]] = []
+
+    async def mark(self, keys: Sequence[tuple[str, str]]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self._waiting:
+            asyncio.get_running_loop().call_soon(self._commit)
+        self._waiting.append((keys, future))
+        await future
+
+    def _commit(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        try:
+            self.ledger.mark_in_flight(self.campaign, [key for keys, _ in waiting for key in keys])
+        except Exception as error:
+            for _, future in waiting:
+                future.set_exception(error)
+            return
+        for _, future in waiting:
+            future.set_result(None)
+
+
+@dataclass
+class _Work:
+    item: PlannedMessage
+    message: Message
+    attempt: int = 0
+
+
+class _Grouper:
+    """Gathers messages with identical content into batches of up to ``limit`` (one request each).
+
+    Holds at most ``4 × limit`` messages: past that the biggest group goes out
+    as it is, so memory stays flat when every message is different.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._groups: dict[object, list[_Work]] = {}
+        self._held = 0
+
+    def add(self, work: _Work) -> list[list[_Work]]:
+        if self.limit <= 1:
+            return [[work]]
+        group = self._groups.setdefault(work.message.body, [])
+        group.append(work)
+        self._held += 1
+        if len(group) >= self.limit:
+            return [self._take(work.message.body)]
+        if self._held > 4 * self.limit:
+            return [self._take(max(self._groups, key=lambda k: len(self._groups[k])))]
+        return []
+
+    def _take(self, key: object) -> list[_Work]:
+        group = self._groups.pop(key)
+        self._held -= len(group)
+        return group
+
+    def drain(self) -> list[list[_Work]]:
+        batches = list(self._groups.values())
+        self._groups.clear()
+        self._held = 0
+        return batches
+
+
+class Dispatcher:
+    def __init__(self, ledger: Ledger, campaign: str, channels: dict[str, Channel], settings: DispatchSettings,
+                 *, on_progress: ProgressCallback | None = None, on_suppress: SuppressCallback | None = None,
+                 stop: asyncio.Event | None = None) -> None:
+        self.ledger, self.campaign, self.channels, self.settings = ledger, campaign, channels, settings
+        self.on_progress = on_progress or (lambda channel, state, count: None)
+        self.on_suppress = on_suppress or (lambda number: None)
+        self.stop = stop or asyncio.Event()
+        self.result = DispatchResult()
+        self.rates = {name: AdaptiveRate(settings.rates.get(name)) for name in channels}
+        self._queues: dict[str, asyncio.Queue[list[_Work] | None]] = {}
+        self._commit = _GroupCommit(ledger, campaign)
+        self._retry_tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, items: Iterable[PlannedMessage]) -> DispatchResult:
+        """Send every item; returns when all are settled, or stopped, or the provider refused the run."""
+        workers: list[asyncio.Task[None]] = []
+        for name in self.channels:
+            self._queues[name] = asyncio.Queue(maxsize=2 * self._concurrency(name))
+            workers.extend(asyncio.create_task(self._worker(name)) for _ in range(self._concurrency(name)))
+        try:
+            await self._feed(items)
+            await self._settle_all()
+        finally:
+            for task in list(self._retry_tasks):
+                task.cancel()
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, *self._retry_tasks, return_exceptions=True)
+            self.ledger.flush()
+        self.result.interrupted = self.stop.is_set() and self.result.aborted is None
+        return self.result
+
+    def _concurrency(self, name: str) -> int:
+        return max(1, self.settings.concurrency.get(name, DEFAULT_CONCURRENCY.get(name, 4)))
+
+    async def _feed(self, items: Iterable[PlannedMessage]) -> None:
+        groupers = {name: _Grouper(channel.max_batch) for name, channel in self.channels.items()}
+        for count, item in enumerate(items, start=1):
+            if self.stop.is_set():
+                return
+            for batch in groupers[item.channel].add(_Work(item, to_message(item, self.campaign))):
+                await self._queues[item.channel].put(batch)
+            if count % 64 == 0:
+                await asyncio.sleep(0)  # let the workers run while a long plan streams in
+        for name, grouper in groupers.items():
+            for batch in grouper.drain():
+                await self._queues[name].put(batch)
+
+    async def _settle_all(self) -> None:
+        """Wait until every queued message and every scheduled retry is done (or the run stops)."""
+        while not self.stop.is_set():
+            await asyncio.gather(*(queue.join() for queue in self._queues.values()))
+            if not self._retry_tasks:
+                return
+            await asyncio.wait(set(self._retry_tasks), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _worker(self, name: str) -> None:
+        queue = self._queues[name]
+        channel = self.channels[name]
+        while True:
+            batch = await queue.get()
+            try:
+                if batch is None:
+                    return
+                if self.stop.is_set():
+                    self._release(batch)
+                else:
+                    await self._send(name, channel, batch)
+            finally:
+                queue.task_done()
+
+    async def _send(self, name: str, channel: Channel, batch: list[_Work]) -> None:
+        await self.rates[name].acquire()
+        keys = [(w.item.channel, w.item.address) for w in batch]
+        await self._commit.mark(keys)
+        for work in batch:
+            work.attempt += 1
+        try:
+            results = await channel.send([w.message for w in batch])
+        except ProviderRejected as error:
+            self.ledger.set_state(self.campaign, keys, "pending")  # refused unprocessed: never sent
+            self.result.aborted = self.result.aborted or error
+            self.stop.set()
+            return
+        for work, result in zip(batch, results, strict=True):
+            self._settle(name, work, result)
+
+    def _settle(self, name: str, work: _Work, result: SendResult) -> None:
+        item = work.item
+        rate = self.rates[name]
+        if result.outcome is Outcome.ACCEPTED:
+            rate.succeeded()
+            self._record(work, "accepted", result)
+        elif result.outcome is Outcome.REJECTED:
+            self._record(work, "failed", result, permanent=True)
+            if result.suppress and name == "sms":
+                self.on_suppress(item.address)
+        elif result.outcome is Outcome.UNCERTAIN:
+            body = item.content.text if isinstance(item.content, SmsContent) else None
+            self._record(work, "uncertain", result, body=body)
+        else:
+            if result.retry_after is not None or result.code in {"429", "20429"}:
+                rate.throttled(result.retry_after)
+            if work.attempt >= self.settings.max_attempts or self.stop.is_set():
+                self._record(work, "failed", result)
+            else:
+                self._record(work, "pending", result, counted=False)
+                self._schedule_retry(name, work, result.retry_after)
+
+    def _record(self, work: _Work, state: str, result: SendResult, *, permanent: bool = False,
+                body: str | None = None, counted: bool = True) -> None:
+        item = work.item
+        self.ledger.record(self.campaign, LedgerOutcome(
+            channel=item.channel, address=item.address, state=state, attempt=work.attempt,
+            outcome=result.outcome.value, provider_id=result.provider_id, code=result.code,
+            reason=result.reason, permanent=permanent, body=body))
+        if counted:
+            self.result.counts[(item.channel, state)] += 1
+            self.on_progress(item.channel, state, 1)
+
+    def _schedule_retry(self, name: str, work: _Work, retry_after: float | None) -> None:
+        delay = backoff_delay(work.attempt, self.settings.base_backoff, self.settings.max_backoff, retry_after)
+        task = asyncio.create_task(self._retry_later(name, work, delay))
+        self._retry_tasks.add(task)
+        task.add_done_callback(self._retry_tasks.discard)
+
+    async def _retry_later(self, name: str, work: _Work, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self.stop.is_set():
+            self._release([work])
+        else:
+            await self._queues[name].put([work])
+
+    def _release(self, batch: list[_Work]) -> None:
+        """Messages not sent because the run is stopping: they stay pending for the next run."""
+        for work in batch:
+            self.result.counts[(work.item.channel, "not_sent")] += 1
+
+
+def backoff_delay(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:
+    """Exponential back-off with full jitter; never earlier than the provider asked."""
+    exponential = min(ceiling, base * (2 ** max(0, attempt - 1)))
+    delay = random.uniform(exponential / 2, exponential)
+    return max(delay, retry_after or 0.0)
+
+
+def to_message(item: PlannedMessage, campaign: str) -> Message:
+    return Message(key=f"{item.channel}:{item.address}", recipient_id=item.recipient_id, address=item.address,
+                   locale=item.locale, body=item.content,
+                   custom_args={"campaign": campaign, "recipient": item.recipient_id})
+
