@@ -831,7 +831,7 @@ def open_audience(path: Path, options: AudienceOptions) -> Audience:
     """
     path = Path(path)
     try:
-        file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by Audience
+        file: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by the returned Audience
     except FileNotFoundError:
         raise AudienceError(f"{path}: the audience file does not exist.") from None
     except IsADirectoryError:

@@ -25,7 +25,8 @@ REFERENCE_MONDAY = date(2026, 1, 5)
 
 def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
     checks = (
-        _check_locales, _check_localized_texts, _check_references, _check_providers,
+        _check_locales, _check_localized_texts, _check_references, _check_providers, _check_variable_names,
+        _check_overlapping_exceptions,
         _check_live_person, _check_coverage, _check_critical_notices, _check_files,
     )
     found: list[Diagnostic] = []
@@ -126,6 +127,30 @@ def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator
             if getattr(playbook.providers, channel) is None:
                 yield _error(source, ("notices", nid, "channels", index),
                              f"notice '{nid}' uses {channel}, but 'providers' has no '{channel}' section")
+
+
+_DICT_ATTRIBUTES = frozenset(name for name in dir(dict) if not name.startswith("_"))
+
+
+def _check_variable_names(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    for nid, notice in playbook.notices.items():
+        for name in notice.variables:
+            if name in _DICT_ATTRIBUTES:
+                yield _error(source, ("notices", nid, "variables", name),
+                             f"variable name '{name}' clashes with a built-in name in templates "
+                             f"(vars.{name} would not be your text); rename it", key=True)
+
+
+def _check_overlapping_exceptions(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    for rid, route in playbook.routes.items():
+        periods = [(e.dated_hours.first, e.dated_hours.last, index) for index, e in enumerate(route.exceptions)]
+        for first, last, index in periods:
+            for other_first, other_last, other in periods:
+                if other < index and first <= other_last and other_first <= last:
+                    yield _error(source, ("routes", rid, "exceptions", index),
+                                 f"this exception overlaps exception {other + 1} of route '{rid}' "
+                                 f"({other_first}–{other_last}); give each date one set of hours")
+                    break
 
 
 def _check_live_person(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:

@@ -16,7 +16,7 @@ range belongs to exactly one weekday.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -217,18 +217,33 @@ class OpeningHours:
             day += timedelta(days=1)
         return merge_intervals(intervals)
 
+    def _periods_from(self, at: datetime, horizon_days: int) -> Iterator[tuple[datetime, datetime]]:
+        """Open periods that end after ``at``, day by day (unmerged), up to the horizon."""
+        zone = self.zone
+        day = at.astimezone(zone).date() - timedelta(days=1)
+        for _ in range(horizon_days + 2):
+            for r in self.ranges_on(day):
+                closes = _local_moment(day, r.end, zone)
+                if closes > at:
+                    yield _local_moment(day, r.start, zone), closes
+            day += timedelta(days=1)
+
     def next_open(self, at: datetime, *, horizon_days: int = 60) -> datetime | None:
         """When the route next opens at or after ``at`` (``at`` itself if open)."""
-        intervals = self.open_intervals(at, at + timedelta(days=horizon_days))
-        return intervals[0][0] if intervals else None
+        for opens, _ in self._periods_from(at, horizon_days):
+            return max(opens, at)
+        return None
 
     def closes_at(self, at: datetime, *, horizon_days: int = 60) -> datetime | None:
-        """When the current open period ends (None if closed now or never closes)."""
-        intervals = self.open_intervals(at, at + timedelta(days=horizon_days))
-        if not intervals or intervals[0][0] > at:
+        """When the current open period ends (None if closed now or open past the horizon)."""
+        closing: datetime | None = None
+        for opens, closes in self._periods_from(at, horizon_days):
+            if opens > (closing or at):
+                break
+            closing = closes
+        if closing is None or closing >= at + timedelta(days=horizon_days):
             return None
-        closing = intervals[0][1]
-        return None if closing >= at + timedelta(days=horizon_days) else closing
+        return closing
 
 
 def _local_moment(day: date, minute: int, zone: ZoneInfo) -> datetime:

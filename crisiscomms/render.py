@@ -22,22 +22,33 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    pass_context,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import TemplateError
 from .formatting import (
+    format_clock,
     format_date_for,
     format_datetime_for,
+    format_day_hours,
     format_time_for,
     format_weekday_time,
     format_weekly_hours,
     phrase,
     timezone_label,
 )
-from .hours import OpeningHours, zone_info
+from .hours import MINUTES_PER_DAY, OpeningHours, zone_info
 from .playbook import Notice, Playbook, Route, localized_text
 from .smsenc import SmsFit, analyse, normalise_for_gsm
 
@@ -115,6 +126,8 @@ class TemplateStore:
             keep_trailing_newline=False,
             auto_reload=False,
         )
+        for name, function in _FILTERS.items():
+            self.env.filters[name] = _reader_filter(function)
         self._uses_recipient: dict[str, bool] = {}
 
     def name_for(self, template_set: str, locale: str, filename: str) -> tuple[str, bool]:
@@ -165,6 +178,25 @@ class TemplateStore:
         except (OSError, UnicodeDecodeError):
             return ""
         return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def _reader_filter(function: Any) -> Any:
+    """``{{ notice.expires|datetime }}``: format in the reader's locale and time zone."""
+
+    @pass_context
+    def apply(context: Context, value: dt.datetime | None) -> str:
+        if value is None:
+            return ""
+        text = str(function(value, context["locale"], context["reader_timezone"]))
+        return normalise_for_gsm(text) if context.get("gsm_safe") else text
+
+    return apply
+
+
+def template_store(playbook: Playbook, base_dir: Path) -> TemplateStore:
+    """The template folder a playbook names, relative to the playbook's own folder."""
+    return TemplateStore((base_dir / playbook.templates).resolve(), playbook.organisation.default_locale,
+                         shown_root=playbook.templates.rstrip("/").split("/")[-1])
 
 
 def _shown(root: Path) -> str:
@@ -227,14 +259,15 @@ class NoticeRenderer:
     notice_id: str
     store: TemplateStore
     sent_at: dt.datetime
+    reuse: bool = True  # reuse renders that do not mention the recipient (off when each is rendered once)
     _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
 
     @classmethod
-    def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime) -> NoticeRenderer:
-        store = TemplateStore((base_dir / playbook.templates).resolve(), playbook.organisation.default_locale,
-                              shown_root=playbook.templates.rstrip("/").split("/")[-1])
-        return cls(playbook, notice_id, store, sent_at)
+    def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
+                     *, store: TemplateStore | None = None) -> NoticeRenderer:
+        """A renderer; pass ``store`` to share compiled templates between renderers of one playbook."""
+        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at)
 
     @cached_property
     def notice(self) -> Notice:
@@ -250,7 +283,7 @@ class NoticeRenderer:
     def render(self, channel: str, locale: str, timezone: str, recipient: Mapping[str, Any] | None) -> Content:
         """The ``channel`` content for a reader; ``recipient`` is None for the public banner."""
         names = [name for name, _ in self.template_names(channel, locale)]
-        reusable = recipient is None or not any(self.store.uses_recipient(n) for n in names)
+        reusable = recipient is None or (self.reuse and not any(self.store.uses_recipient(n) for n in names))
         key = (channel, locale, timezone)
         if reusable and key in self._reused:
             return self._reused[key]
@@ -278,13 +311,15 @@ class NoticeRenderer:
         key = (locale, timezone, gsm_safe)
         if key not in self._shared:
             context = self._build_shared_context(locale, timezone)
-            self._shared[key] = _gsm_safe_strings(context) if gsm_safe else context
+            self._shared[key] = {**_gsm_safe_strings(context), "gsm_safe": True} if gsm_safe else context
         return self._shared[key]
 
     def _build_shared_context(self, locale: str, timezone: str) -> dict[str, Any]:
         playbook, notice = self.playbook, self.notice
         default = playbook.organisation.default_locale
         expires = notice_expiry(playbook, notice)
+        links = [{"title": localized_text(link.title, locale, default), "url": link.url, "kind": link.kind}
+                 for link in playbook.links]
         return {
             "locale": locale,
             "org": {"name": playbook.organisation.name, "website": playbook.organisation.website},
@@ -293,14 +328,23 @@ class NoticeRenderer:
             "vars": {k: localized_text(v, locale, default) if isinstance(v, str | dict) else v
                      for k, v in notice.variables.items()},
             "reach": [self._inquiry_view(iid, locale, timezone) for iid in playbook.notice_inquiries(self.notice_id)],
-            "links": [{"title": localized_text(link.title, locale, default), "url": link.url, "kind": link.kind}
-                      for link in playbook.links],
+            "links": links,
             "sent_at": format_datetime_for(self.sent_at, locale, timezone),
             "expires_at": format_datetime_for(expires, locale, timezone) if expires else None,
-            "datetime": _Formatter(format_datetime_for, locale, timezone),
-            "date": _Formatter(format_date_for, locale, timezone),
-            "time": _Formatter(format_time_for, locale, timezone),
+            "reader_timezone": timezone,
+            "hotline": self._hotline(locale, timezone),
+            "status_link": next((link for link in links if link["kind"] == "status"), None),
         }
+
+    def _hotline(self, locale: str, timezone: str) -> dict[str, Any] | None:
+        """The first route of this notice where a person answers around the clock."""
+        for inquiry_id in self.playbook.notice_inquiries(self.notice_id):
+            inquiry = self.playbook.inquiries[inquiry_id]
+            for route_id in (inquiry.best, *inquiry.fallbacks):
+                route = self.playbook.routes[route_id]
+                if route.live_person and self.playbook.route_hours[route_id].is_always:
+                    return self._route_view(route_id, locale, timezone)
+        return None
 
     def _inquiry_view(self, inquiry_id: str, locale: str, timezone: str) -> dict[str, Any]:
         inquiry = self.playbook.inquiries[inquiry_id]
@@ -323,15 +367,27 @@ class NoticeRenderer:
             "kind": route.kind,
             "label": localized_text(route.label, locale, self.playbook.organisation.default_locale)
             if route.label is not None else phrase(route.kind, locale),
-            "contact": _display_contact(route),
-            "href": _href(route),
+            "contact": display_contact(route),
+            "href": route_href(route),
             "live_person": route.live_person,
             "hours": self._hours_text(hours, locale, timezone),
             "always": hours.is_always,
             "open_now": open_now,
             "opens": _when(hours.next_open(self.sent_at), locale, timezone) if not open_now else None,
             "closes": _closes(hours, self.sent_at, locale, timezone) if open_now else None,
+            "special": self._special_hours(route, hours, locale),
         }
+
+    def _special_hours(self, route: Route, hours: OpeningHours, locale: str) -> dict[str, str] | None:
+        """Today's hours when a dated exception (holiday, extended crisis hours) replaces the weekly ones."""
+        today = self.sent_at.astimezone(hours.zone).date()
+        for exception in route.exceptions:
+            if exception.dated_hours.covers(today):
+                note = exception.note
+                return {"hours": format_day_hours(exception.dated_hours.ranges, locale),
+                        "note": localized_text(note, locale, self.playbook.organisation.default_locale)
+                        if note is not None else ""}
+        return None
 
     def _hours_text(self, hours: OpeningHours, locale: str, timezone: str) -> str:
         text = format_weekly_hours(hours, locale)
@@ -341,6 +397,7 @@ class NoticeRenderer:
 
 
 _FORMATTED_KEYS = frozenset({"hours", "opens", "closes", "sent_at", "expires_at"})
+_FILTERS = {"datetime": format_datetime_for, "date": format_date_for, "time": format_time_for}
 
 
 def _gsm_safe_strings(value: Any, key: str = "") -> Any:
@@ -351,23 +408,7 @@ def _gsm_safe_strings(value: Any, key: str = "") -> Any:
         return [_gsm_safe_strings(v, key) for v in value]
     if isinstance(value, str) and key in _FORMATTED_KEYS:
         return normalise_for_gsm(value)
-    if isinstance(value, _Formatter):
-        return _Formatter(value.gsm_safe_function(), value.locale, value.timezone)
     return value
-
-
-class _Formatter:
-    """A template-callable date formatter bound to the reader's locale and zone."""
-
-    def __init__(self, function: Any, locale: str, timezone: str) -> None:
-        self.function, self.locale, self.timezone = function, locale, timezone
-
-    def __call__(self, value: dt.datetime | None) -> str:
-        return "" if value is None else str(self.function(value, self.locale, self.timezone))
-
-    def gsm_safe_function(self) -> Any:
-        function = self.function
-        return lambda value, locale, timezone: normalise_for_gsm(function(value, locale, timezone))
 
 
 def _when(moment: dt.datetime | None, locale: str, timezone: str) -> str | None:
@@ -376,16 +417,23 @@ def _when(moment: dt.datetime | None, locale: str, timezone: str) -> str | None:
 
 def _closes(hours: OpeningHours, at: dt.datetime, locale: str, timezone: str) -> str | None:
     closing = hours.closes_at(at)
-    return format_time_for(closing, locale, timezone) if closing else None
+    if closing is None:
+        return None
+    local = closing.astimezone(zone_info(timezone))
+    if local.hour == local.minute == 0:
+        return format_clock(MINUTES_PER_DAY, locale)  # "until 24:00", not "until 00:00"
+    return format_time_for(closing, locale, timezone)
 
 
-def _display_contact(route: Route) -> str:
+def display_contact(route: Route) -> str:
+    """How a customer sees the route: ``+46 8 123 456 78``, an URL or an address."""
     if route.phone:
         return phonenumbers.format_number(phonenumbers.parse(route.phone), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return route.email or route.url or ""
 
 
-def _href(route: Route) -> str:
+def route_href(route: Route) -> str:
+    """A link that opens the route: ``tel:``, ``sms:``, ``mailto:`` or the URL."""
     if route.phone:
         return f"{'sms' if route.kind == 'sms' else 'tel'}:{route.phone}"
     if route.email:

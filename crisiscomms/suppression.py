@@ -103,7 +103,7 @@ def load_suppression(paths: Sequence[Path], default_region: str, *, missing_ok: 
     for path in paths:
         path = Path(path)
         try:
-            file = open(path, "rb")  # noqa: SIM115 - closed below
+            file = open(path, "rb")  # noqa: SIM115 - closed by the with-block below
         except FileNotFoundError:
             if missing_ok:
                 continue

@@ -24,6 +24,7 @@ from .render import (
     NoticeRenderer,
     SmsContent,
     TemplateRenderError,
+    template_store,
 )
 
 EMAIL_SUBJECT_LIMIT = 78
@@ -60,17 +61,18 @@ def check_templates(loaded: LoadedPlaybook) -> list[Diagnostic]:
     playbook = loaded.playbook
     if playbook is None:
         return []
+    store = template_store(playbook, loaded.base_dir)
     found: set[Diagnostic] = set()
     for notice_id, notice in playbook.notices.items():
+        renderers = [NoticeRenderer(playbook, notice_id, store, moment, reuse=False)
+                     for moment in reference_moments(playbook)]
         for locale in playbook.organisation.locales:
             for channel in notice.channels:
-                found.update(_check_one(loaded, playbook, _Place(notice_id, channel, locale)))
+                found.update(_check_one(renderers, playbook, _Place(notice_id, channel, locale)))
     return sorted(found, key=lambda d: (d.path, d.line, d.message))
 
 
-def _check_one(loaded: LoadedPlaybook, playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:
-    renderers = [NoticeRenderer.for_playbook(playbook, loaded.base_dir, place.notice_id, moment)
-                 for moment in reference_moments(playbook)]
+def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:
     store = renderers[0].store
     missing = False
     for name, fell_back in renderers[0].template_names(place.channel, place.locale):

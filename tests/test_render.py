@@ -57,8 +57,8 @@ def template_errors(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
                                     "unsafe."),
     ("{{ cycler.__init__.__globals__ }}", "not allowed in a template: access to attribute '__init__' of 'type' "
                                           "object is unsafe."),
-    ("{{ datetime.__call__.__globals__ }}", "not allowed in a template: access to attribute '__call__' of "
-                                            "'_Formatter' object is unsafe."),
+    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "not allowed in a template: access to attribute "
+                                                       "'__class__' of 'str' object is unsafe."),
     ("{% for i in range(10**9) %}{% endfor %}", "not allowed in a template: Range too big. The sandbox blocks "
                                                 "ranges larger than MAX_RANGE (100000)."),
     ("{{ recipient.name|attr('__class__') }}", "not allowed in a template: access to attribute '__class__' of "
@@ -160,3 +160,28 @@ def test_render_error_is_a_template_error(tmp_path: Path) -> None:
         renderer_for(path).render("sms", "en", "Europe/Stockholm", recipient())
     assert caught.value.exit_code == 3
     assert str(caught.value).endswith("outage/en/sms.txt:1: undefined variable: 'nope' is undefined")
+
+
+def test_date_filters_use_reader_locale_and_zone(tmp_path: Path) -> None:
+    path = make_project(tmp_path, {"outage/sv/email_subject.txt": "Gäller till {{ notice.expires|datetime }}",
+                                   "outage/en/email_subject.txt": "Until {{ notice.expires|date }} "
+                                                                  "{{ notice.expires|time }}"})
+    renderer = renderer_for(path)
+    sv = renderer.render("email", "sv", "Europe/Stockholm", recipient(locale="sv"))
+    en = renderer.render("email", "en", "Europe/London", recipient())
+    assert sv.subject == "Gäller till 1 dec. 2026 18:00"  # type: ignore[union-attr]
+    assert en.subject == "Until Dec 1, 2026 17:00"  # type: ignore[union-attr]
+
+
+def test_special_hours_midnight_close_and_shortcuts(tmp_path: Path) -> None:
+    path = make_project(tmp_path, playbook_edit=(
+        "      - date: 2026-12-24\n        hours: closed",
+        "      - date: 2026-12-24\n        hours: closed\n"
+        "      - from: 2026-11-23\n        to: 2026-11-27\n        hours: \"08:00-24:00\"\n"
+        "        note: {en: Extended storm hours, sv: Förlängda öppettider under stormen}"))
+    context = renderer_for(path, WEDNESDAY_NOON).shared_context("sv", "Europe/Stockholm")
+    chat = context["reach"][0]["best"]
+    assert chat["special"] == {"hours": "08:00–24:00", "note": "Förlängda öppettider under stormen"}
+    assert chat["closes"] == "24:00"
+    assert context["hotline"]["id"] == "hotline"
+    assert context["status_link"]["url"] == "https://status.test.example"
