@@ -8,19 +8,27 @@ message and its documented exit code.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from . import __version__
-from .errors import CrisisCommsError, ExitCode, NotAvailableYet
+from .errors import CrisisCommsError, ExitCode
+
+if TYPE_CHECKING:
+    from .plan import Planner
+    from .playbook import Playbook
+    from .sending import SendOptions, SendOutcome
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -111,10 +119,19 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
 @click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the banner JSON here instead of the playbook's path.")
 @click.option("--campaign", metavar="NAME", help="Campaign name in the ledger (default: notice id + content hash).")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger (SQLite).")
+@click.option("--concurrency", type=click.IntRange(1, 1000), help="Requests in flight per channel at most.")
+@click.option("--sms-rate", type=click.FloatRange(min=0.1), help="SMS per second at most (default: playbook).")
+@click.option("--email-rate", type=click.FloatRange(min=0.1),
+              help="E-mail requests per second at most (default: playbook).")
+@click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
 def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_format: str,
          channels: tuple[str, ...], at_text: str | None, ignore_quiet_hours: bool, default_region: str | None,
          suppress: tuple[Path, ...], skipped_out: Path | None, banner_out: Path | None,
-         campaign: str | None) -> None:
+         campaign: str | None, ledger_path: Path, concurrency: int | None, sms_rate: float | None,
+         email_rate: float | None, resend_uncertain: bool, yes: bool) -> None:
     """Send a notice to an audience (SMS, email, site banner).
 
     \b
@@ -130,10 +147,19 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
                           default_region=default_region, suppress=suppress, banner_out=banner_out,
-                          campaign=campaign)
+                          campaign=campaign, stop_list=None if dry_run else ledger_path.parent / "opted-out-sms.txt")
     planner = Planner(session, request)
     if not dry_run:
-        raise NotAvailableYet("sending is not available yet in this version; use --dry-run to plan and preview")
+        from .dispatch import DispatchSettings
+        from .sending import SendOptions
+
+        settings = DispatchSettings(rates=_rates(session.playbook, sms_rate, email_rate))
+        if concurrency:
+            settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, concurrency),
+                                        rates=settings.rates)
+        options = SendOptions(ledger=ledger_path, dispatch=settings, resend_uncertain=resend_uncertain)
+        _send_for_real(planner, options, skipped_out, yes=yes, at=at.isoformat(timespec="minutes"))
+        return
     summary = plan_all(planner, skipped_out)
     if output_format == "json":
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
@@ -143,6 +169,67 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
     from .console import print_plan_summary
 
     print_plan_summary(summary, Console(), dry_run=True, at=at.isoformat(timespec="minutes"))
+
+
+def _rates(playbook: Playbook, sms_rate: float | None, email_rate: float | None) -> dict[str, float | None]:
+    sms, email = playbook.providers.sms, playbook.providers.email
+    return {"sms": sms_rate or (sms.rate if sms else None), "email": email_rate or (email.rate if email else None)}
+
+
+def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | None, *, yes: bool, at: str) -> None:
+    """Plan against the ledger, confirm, dispatch with progress, report; exit code by the outcome."""
+    import asyncio
+    import signal
+
+    from rich.console import Console
+
+    from .console import SendProgress, confirm_send, print_plan_summary, print_preparation, print_send_outcome
+    from .errors import UsageError
+    from .sending import SendRun
+
+    console = Console()
+    run = SendRun(planner, options)
+    try:
+        preparation = run.prepare(skipped_out)
+        print_plan_summary(preparation.summary, console, dry_run=False, at=at)
+        print_preparation(preparation, console)
+        if preparation.to_send + preparation.uncertain_sms == 0:
+            console.print("Nothing to send now.")
+        elif not yes:
+            if not sys.stdin.isatty() and not os.environ.get("CRISISCOMMS_CONFIRM_FROM_STDIN"):
+                raise UsageError("refusing to send without a confirmation: run it in a terminal, or add --yes")
+            if not confirm_send(preparation, console, lambda prompt: click.prompt(prompt, default="",
+                                                                               show_default=False)):
+                console.print("Not confirmed. Nothing was sent.")
+                raise SystemExit(ExitCode.FAILED)
+
+        async def go() -> SendOutcome:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGINT, _first_stop_then_hard, stop, loop)
+            with SendProgress(preparation, console) as progress:
+                return await run.execute(on_progress=progress, stop=stop)
+
+        outcome = asyncio.run(go())
+    finally:
+        run.close()
+    print_send_outcome(outcome, console)
+    if outcome.dispatch.aborted is not None:
+        raise outcome.dispatch.aborted
+    if outcome.dispatch.interrupted:
+        raise SystemExit(ExitCode.INTERRUPTED)
+    if not outcome.complete or outcome.permanent_failures:
+        raise SystemExit(ExitCode.FAILED)
+
+
+def _first_stop_then_hard(stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+    """First Ctrl-C: stop dispatching and settle what is in flight. Second: stop at once."""
+    if stop.is_set():
+        loop.remove_signal_handler(signal.SIGINT)
+        raise KeyboardInterrupt
+    click.echo("\nStopping: finishing the requests in flight (Ctrl-C again to stop at once)...", err=True)
+    stop.set()
 
 
 @cli.command()
@@ -204,16 +291,40 @@ def _write_output(text: str, out: Path | None) -> None:
     click.echo(f"Wrote {out}", err=True)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def report(args: tuple[str, ...]) -> None:
+@cli.command()
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
+@click.option("--campaign", help="Campaign to report (default: the newest).")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="json prints one object per line.")
+@click.option("--unmasked", is_flag=True, help="Show full phone numbers and e-mail addresses.")
+def report(ledger_path: Path, campaign: str | None, output_format: str, unmasked: bool) -> None:
     """Export per-recipient outcomes of a send from the ledger.
 
     \b
     Example:
-      crisiscomms report --campaign storm-outage --format csv > outcomes.csv
+      crisiscomms report --campaign storm-outage-fd32f93d --format csv > outcomes.csv
     """
-    raise NotAvailableYet("'crisiscomms report' is not available yet in this version")
+    from .report import as_csv, as_json_lines, choose_campaign, open_report_ledger, report_rows
+
+    ledger = open_report_ledger(ledger_path)
+    try:
+        chosen = choose_campaign(ledger, campaign)
+        rows = report_rows(ledger, chosen, unmasked=unmasked)
+        if output_format == "csv":
+            for chunk in as_csv(rows):
+                click.echo(chunk, nl=False)
+        elif output_format == "json":
+            for line in as_json_lines(chosen, rows):
+                click.echo(line, nl=False)
+        else:
+            from rich.console import Console
+
+            from .console import print_report
+
+            print_report(chosen, rows, Console())
+    finally:
+        ledger.close()
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -10,6 +14,8 @@ from rich.text import Text
 from .plan import PlanSummary
 from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent
+from .report import ReportRow
+from .sending import Decision, Preparation, SendOutcome
 
 
 def print_preview(preview: Preview, console: Console) -> None:
@@ -102,3 +108,145 @@ def _print_samples(summary: PlanSummary, console: Console) -> None:
         if channel == "banner" or isinstance(content, dict):
             continue
         console.print(Panel(_content_table(content), title=f"sample: {channel} · {locale}", title_align="left"))
+
+
+def print_preparation(preparation: Preparation, console: Console) -> None:
+    """What the ledger changes about the plan: earlier runs, uncertain messages, other campaigns."""
+    done = preparation.count(Decision.DONE)
+    if done:
+        console.print(f"Resuming: {done:,} messages were accepted in an earlier run and are not sent again.")
+    if preparation.uncertain_sms:
+        console.print(f"{preparation.uncertain_sms:,} SMS may have gone out in an earlier run; they are checked "
+                      "against Twilio's message list first and resent only if Twilio has no such message.")
+    held_email = preparation.count(Decision.UNCERTAIN, "email")
+    if held_email:
+        console.print(f"[yellow]{held_email:,} e-mails may have gone out in an earlier run; they are NOT resent "
+                      "(add --resend-uncertain to send them again; some people may get them twice).[/]")
+    held = preparation.count(Decision.HELD)
+    if held:
+        console.print(f"{held:,} messages were rejected by the provider before and are not retried "
+                      "(see crisiscomms report).")
+    for campaign, accepted in preparation.other_campaigns:
+        console.print(f"[bold yellow]warning:[/] this notice was already sent as campaign {campaign} "
+                      f"({accepted:,} accepted). The text has changed since, so this is a new campaign and "
+                      f"those people will get the new text too. To resume the old one instead, add "
+                      f"--campaign {campaign}.")
+
+
+def confirm_send(preparation: Preparation, console: Console, ask: Callable[[str], str]) -> bool:
+    total = preparation.to_send + preparation.uncertain_sms
+    console.print(f"[bold]About to send {preparation.to_send:,} messages[/]"
+                  + (f" (+ up to {preparation.uncertain_sms:,} uncertain SMS after checking with Twilio)"
+                     if preparation.uncertain_sms else "") + ".")
+    answer = ask(f"Type {total} to send them, anything else to stop: ").strip().replace(",", "")
+    return answer == str(total)
+
+
+class SendProgress:
+    """Rich progress bars per channel, with rate and ETA, fed by the dispatcher's callback."""
+
+    def __init__(self, preparation: Preparation, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:>8}/s"), TextColumn("{task.fields[problems]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        totals: Counter[str] = Counter()
+        for (channel, decision), count in preparation.decisions.items():
+            if decision == Decision.SEND.value:
+                totals[channel] += count
+        if preparation.uncertain_sms:
+            totals["sms"] += preparation.uncertain_sms
+        self.tasks = {channel: self.progress.add_task(channel, total=total or None, rate="", problems="")
+                      for channel, total in totals.items()}
+        self.problems: Counter[tuple[str, str]] = Counter()
+        self.started = time.monotonic()
+        self.done: Counter[str] = Counter()
+
+    def __enter__(self) -> SendProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, channel: str, state: str, count: int) -> None:
+        task = self.tasks.get(channel)
+        if task is None:
+            task = self.tasks[channel] = self.progress.add_task(channel, total=None, rate="", problems="")
+        self.done[channel] += count
+        if state != "accepted":
+            self.problems[(channel, state)] += count
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        problems = ", ".join(f"{n} {s}" for (c, s), n in sorted(self.problems.items()) if c == channel)
+        self.progress.update(task, advance=count, rate=f"{self.done[channel] / elapsed:,.0f}", problems=problems)
+
+
+def print_send_outcome(outcome: SendOutcome, console: Console) -> None:
+    """The final table, per channel and locale, and what to do next."""
+    states = ("accepted", "failed", "deferred", "uncertain", "pending")
+    table = Table(title=f"Campaign {outcome.campaign}", title_justify="left")
+    table.add_column("channel")
+    table.add_column("locale")
+    for state in states:
+        table.add_column(state, justify="right")
+    keys = sorted({(c, loc) for c, loc, _ in outcome.counts})
+    for channel, locale in keys:
+        table.add_row(channel, locale, *(f"{outcome.counts.get((channel, locale, s), 0):,}" for s in states))
+    console.print(table)
+    for line in next_steps(outcome):
+        console.print(f"• {line}")
+
+
+def next_steps(outcome: SendOutcome) -> list[str]:
+    steps: list[str] = []
+    result = outcome.dispatch
+    if result.aborted is not None:
+        steps.append(f"The provider refused the run: {result.aborted}. Fix it and run the same command again; "
+                     "nothing accepted so far will be sent twice.")
+    if result.interrupted:
+        steps.append("Stopped by Ctrl-C. Run the same command again to resume where it stopped.")
+    if outcome.reconciled:
+        found, resend, unknown = (outcome.reconciled[k] for k in ("found", "resend", "unknown"))
+        steps.append(f"Checked {found + resend + unknown} uncertain SMS with Twilio: {found} had gone out, "
+                     f"{resend} had not (sent now), {unknown} could not be checked (still uncertain).")
+    uncertain_sms, uncertain_email = outcome.total("uncertain", "sms"), outcome.total("uncertain", "email")
+    if uncertain_sms:
+        steps.append(f"{uncertain_sms:,} SMS are uncertain (no answer from Twilio). Run the same command again: "
+                     "it checks with Twilio and resends only those that did not go out.")
+    if uncertain_email:
+        steps.append(f"{uncertain_email:,} e-mails are uncertain. Run the same command with --resend-uncertain "
+                     "to send them again (some may arrive twice).")
+    if outcome.retryable_failures:
+        steps.append(f"{outcome.retryable_failures:,} messages failed after retries (throttling, errors). "
+                     "Run the same command again to retry them.")
+    if outcome.total("pending"):
+        steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Run the same command again.")
+    if outcome.total("deferred"):
+        steps.append(f"{outcome.total('deferred'):,} SMS wait for the end of the recipients' quiet hours. "
+                     "Run the same command again after that (e.g. from cron) to send them.")
+    if outcome.permanent_failures:
+        steps.append(f"{outcome.permanent_failures:,} messages were rejected by the provider for good. "
+                     f"See: crisiscomms report --campaign {outcome.campaign} --format csv")
+    if not steps:
+        steps.append("Everything was accepted by the providers. Delivery receipts come later from them.")
+    return steps
+
+
+def print_report(campaign: str, rows: Iterable[ReportRow], console: Console) -> None:
+    table = Table(title=f"Campaign {campaign}", title_justify="left")
+    for column in ("id", "channel", "address", "locale", "status", "provider id", "error", "time"):
+        table.add_column(column)
+    for row in rows:
+        error = f"{row.error_code} {row.error}".strip()
+        table.add_row(row.id, row.channel, row.address, row.locale, row.status, row.provider_id, error, row.time)
+    console.print(table)

@@ -22,7 +22,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .channels.base import Channel, Message, Outcome, ProviderRejected, SendResult
+from .channels.base import BodyFingerprint, Channel, Message, Outcome, ProviderRejected, SendResult
 from .ledger import Ledger
 from .ledger import Outcome as LedgerOutcome
 from .plan import PlannedMessage
@@ -101,9 +101,9 @@ class _GroupCommit:
 
     def __init__(self, ledger: Ledger, campaign: str) -> None:
         self.ledger, self.campaign = ledger, campaign
-        self._waiting: list[tuple[Sequence[tuple[str, str]], asyncio.Future[None]]] = []
+        self._waiting: list[tuple[Sequence[tuple[str, str, str | None]], asyncio.Future[None]]] = []
 
-    async def mark(self, keys: Sequence[tuple[str, str]]) -> None:
+    async def mark(self, keys: Sequence[tuple[str, str, str | None]]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not self._waiting:
             asyncio.get_running_loop().call_soon(self._commit)
@@ -240,7 +240,7 @@ class Dispatcher:
     async def _send(self, name: str, channel: Channel, batch: list[_Work]) -> None:
         await self.rates[name].acquire()
         keys = [(w.item.channel, w.item.address) for w in batch]
-        await self._commit.mark(keys)
+        await self._commit.mark([(*key, _fingerprint(w.item)) for key, w in zip(keys, batch, strict=True)])
         for work in batch:
             work.attempt += 1
         try:
@@ -264,8 +264,7 @@ class Dispatcher:
             if result.suppress and name == "sms":
                 self.on_suppress(item.address)
         elif result.outcome is Outcome.UNCERTAIN:
-            body = item.content.text if isinstance(item.content, SmsContent) else None
-            self._record(work, "uncertain", result, body=body)
+            self._record(work, "uncertain", result)
         else:
             if result.retry_after is not None or result.code in {"429", "20429"}:
                 rate.throttled(result.retry_after)
@@ -276,12 +275,12 @@ class Dispatcher:
                 self._schedule_retry(name, work, result.retry_after)
 
     def _record(self, work: _Work, state: str, result: SendResult, *, permanent: bool = False,
-                body: str | None = None, counted: bool = True) -> None:
+                counted: bool = True) -> None:
         item = work.item
         self.ledger.record(self.campaign, LedgerOutcome(
             channel=item.channel, address=item.address, state=state, attempt=work.attempt,
             outcome=result.outcome.value, provider_id=result.provider_id, code=result.code,
-            reason=result.reason, permanent=permanent, body=body))
+            reason=result.reason, permanent=permanent))
         if counted:
             self.result.counts[(item.channel, state)] += 1
             self.on_progress(item.channel, state, 1)
@@ -303,6 +302,10 @@ class Dispatcher:
         """Messages not sent because the run is stopping: they stay pending for the next run."""
         for work in batch:
             self.result.counts[(work.item.channel, "not_sent")] += 1
+
+
+def _fingerprint(item: PlannedMessage) -> str | None:
+    return BodyFingerprint.of(item.content.text).digest if isinstance(item.content, SmsContent) else None
 
 
 def backoff_delay(attempt: int, base: float, ceiling: float, retry_after: float | None) -> float:

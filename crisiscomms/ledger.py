@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS messages (
     error_code TEXT,
     error TEXT,
     not_before TEXT,
-    body TEXT,
+    body TEXT, -- SMS: fingerprint of the text sent, to reconcile by body
     last_attempt_at TEXT,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (campaign, channel, address)
@@ -119,7 +119,6 @@ class Outcome:
     code: str | None = None
     reason: str | None = None
     permanent: bool = False
-    body: str | None = None  # kept for uncertain SMS, to reconcile by body
 
 
 def now_iso() -> str:
@@ -200,13 +199,16 @@ class Ledger:
             "INSERT OR IGNORE INTO messages (campaign, channel, address, recipient_id, line, locale, state, "
             "not_before, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
-    def mark_in_flight(self, campaign: str, keys: Sequence[tuple[str, str]]) -> None:
-        """Committed before the requests leave: a crash after this leaves them uncertain, never forgotten."""
+    def mark_in_flight(self, campaign: str, entries: Sequence[tuple[str, str, str | None]]) -> None:
+        """Committed before the requests leave: a crash after this leaves them uncertain, never forgotten.
+
+        ``entries`` are (channel, address, body fingerprint or None): the fingerprint lets an
+        uncertain SMS be found in Twilio's message list by its text."""
         stamp = now_iso()
         self._write_many(
-            "UPDATE messages SET state = 'in_flight', attempts = attempts + 1, last_attempt_at = ?, updated_at = ? "
-            "WHERE campaign = ? AND channel = ? AND address = ?",
-            [(stamp, stamp, campaign, channel, address) for channel, address in keys])
+            "UPDATE messages SET state = 'in_flight', attempts = attempts + 1, last_attempt_at = ?, updated_at = ?, "
+            "body = COALESCE(?, body) WHERE campaign = ? AND channel = ? AND address = ?",
+            [(stamp, stamp, fingerprint, campaign, channel, address) for channel, address, fingerprint in entries])
 
     def set_state(self, campaign: str, keys: Sequence[tuple[str, str]], state: str, *,
                   provider_id: str | None = None) -> None:
@@ -235,9 +237,8 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany(
                 "UPDATE messages SET state = ?, provider_id = COALESCE(?, provider_id), error_code = ?, error = ?, "
-                "permanent = ?, body = COALESCE(?, body), updated_at = ? "
-                "WHERE campaign = ? AND channel = ? AND address = ?",
-                [(o.state, o.provider_id, o.code, o.reason, int(o.permanent), o.body, stamp, campaign, o.channel,
+                "permanent = ?, updated_at = ? WHERE campaign = ? AND channel = ? AND address = ?",
+                [(o.state, o.provider_id, o.code, o.reason, int(o.permanent), stamp, campaign, o.channel,
                   o.address) for o in outcomes])
             self.db.executemany(
                 "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -79,6 +79,7 @@ class PlanRequest:
     suppress: tuple[Path, ...] = ()
     banner_out: Path | None = None
     campaign: str | None = None
+    stop_list: Path | None = None  # numbers that replied STOP in earlier runs (may not exist yet)
 
 
 def campaign_id(session: NoticeSession) -> str:
@@ -124,7 +125,10 @@ class Planner:
 
     def _load_suppression(self) -> Suppression:
         playbook_lists = [self.session.base_dir / name for name in self.session.playbook.suppression]
-        return load_suppression([*playbook_lists, *self.request.suppress], self.region)
+        suppression = load_suppression([*playbook_lists, *self.request.suppress], self.region)
+        if self.request.stop_list is not None:
+            suppression.merge(load_suppression([self.request.stop_list], self.region, missing_ok=True))
+        return suppression
 
     def _quiet_window(self) -> tuple[int, int] | None:
         sms = self.session.playbook.providers.sms

@@ -63,6 +63,12 @@ class Suppression:
         """
         return address_key(channel, address, self.default_region) in self._keys
 
+    def merge(self, other: Suppression) -> None:
+        """Also suppress everything ``other`` suppresses."""
+        self._keys |= other._keys
+        self.problems.extend(other.problems)
+        self.sources.extend(other.sources)
+
     def add_phone(self, e164: str) -> None:
         """Suppress a number, e.g. one that replied STOP (Twilio error 21610)."""
         self._keys.add(address_key("sms", e164, self.default_region))

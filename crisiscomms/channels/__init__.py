@@ -8,15 +8,21 @@ the provider SDKs.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from .base import Channel, ChannelContext
+
+# name → "module:factory"; the factory takes a ChannelContext and returns a Channel.
 REGISTRY: dict[str, str] = {
-    "sms": "crisiscomms.channels.sms:TwilioSms",
-    "email": "crisiscomms.channels.email:SendGridEmail",
-    "banner": "crisiscomms.channels.banner:BannerFile",
+    "sms": "crisiscomms.channels.sms:create",
+    "email": "crisiscomms.channels.email:create",
+    "banner": "crisiscomms.channels.banner:create",
 }
 
 
-def channel_class(name: str) -> type:
-    module_name, _, class_name = REGISTRY[name].partition(":")
-    cls: type = getattr(importlib.import_module(module_name), class_name)
-    return cls
+def create_channel(name: str, context: ChannelContext) -> Channel:
+    """Import the channel's module (only now) and build it for this run."""
+    module_name, _, factory = REGISTRY[name].partition(":")
+    channel: Channel = getattr(importlib.import_module(module_name), factory)(context)
+    return channel

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .base import Message, Outcome, SendResult
+from .base import ChannelContext, Message, Outcome, SendResult
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
@@ -71,3 +71,7 @@ class BannerFile:
 
     async def aclose(self) -> None:
         return None
+
+
+def create(context: ChannelContext) -> BannerFile:
+    return BannerFile()

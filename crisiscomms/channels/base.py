@@ -6,19 +6,26 @@ plan or the terminal: the dispatcher decides what to retry, what to record
 and when to stop. A problem with the whole run (bad credentials, a sender
 the provider refuses) is raised as :class:`ProviderRejected` instead.
 
-Adding a channel: one module in this package implementing :class:`Channel`,
-one line in :data:`crisiscomms.channels.REGISTRY`, one test module.
+Adding a channel: one module in this package implementing :class:`Channel`
+with a ``create(context: ChannelContext) -> Channel`` function, one line in
+:data:`crisiscomms.channels.REGISTRY`, one test module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..errors import ProviderError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..playbook import Playbook
 
 
 class Outcome(enum.StrEnum):
@@ -36,8 +43,22 @@ class Message:
     recipient_id: str
     address: str  # E.164 number or e-mail address
     locale: str
-    body: Any  # the rendered content: SmsContent, EmailContent or the banner document
+    body: Any  # SmsContent, EmailContent, the banner document; a BodyFingerprint when reconciling
     custom_args: Mapping[str, str] = field(default_factory=dict)  # campaign and recipient ids
+
+
+@dataclass(frozen=True)
+class BodyFingerprint:
+    """A short hash of a message's text: what the ledger keeps to reconcile an uncertain send by body."""
+
+    digest: str
+
+    @classmethod
+    def of(cls, text: str) -> BodyFingerprint:
+        return cls(hashlib.sha256(text.encode("utf-8")).hexdigest()[:32])
+
+    def matches(self, text: str) -> bool:
+        return BodyFingerprint.of(text) == self
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,16 @@ class SendResult:
     reason: str | None = None  # the provider's message, or what went wrong
     retry_after: float | None = None  # seconds, from Retry-After / X-RateLimit-Reset
     suppress: bool = False  # the recipient opted out (Twilio 21610): never message again
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What a channel's ``create`` gets: the playbook's settings, the shared HTTP client, the environment."""
+
+    playbook: Playbook
+    notice_id: str
+    http: httpx.AsyncClient
+    environ: Mapping[str, str]
 
 
 class ProviderRejected(ProviderError):

@@ -51,7 +51,7 @@ from sendgrid.helpers.mail import (
 
 from ..playbook import EmailSettings
 from ..render import EmailContent
-from .base import Message, Outcome, ProviderRejected, SendResult
+from .base import ChannelContext, Message, Outcome, ProviderRejected, SendResult
 from .http import normalise_transport_error, transport_outcome
 
 __all__ = ["SendGridEmail"]
@@ -388,3 +388,10 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def create(context: ChannelContext) -> SendGridEmail:
+    settings = context.playbook.providers.email
+    if settings is None:
+        raise ProviderRejected("the playbook has no 'providers: email' section")
+    return SendGridEmail(settings, context.http, category=context.notice_id, environ=context.environ)

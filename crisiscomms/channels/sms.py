@@ -46,7 +46,7 @@ from twilio.rest import Client as TwilioClient
 from ..errors import ProviderError
 from ..playbook import SmsSettings
 from ..render import SmsContent
-from .base import Message, Outcome, ProviderRejected, SendResult
+from .base import BodyFingerprint, ChannelContext, Message, Outcome, ProviderRejected, SendResult
 from .http import DEFAULT_TIMEOUT, normalise_transport_error, transport_outcome
 
 __all__ = [
@@ -421,7 +421,7 @@ class TwilioSms:
         :class:`SmsLookupFailed` when Twilio cannot be asked (429, 5xx, timeout):
         None always means "Twilio answered and has no such message".
         """
-        text = _text_of(message)
+        wanted = message.body if isinstance(message.body, BodyFingerprint) else BodyFingerprint.of(_text_of(message))
         earliest = _as_utc(since).replace(microsecond=0) - RECONCILE_SKEW
         where = mask_phone(message.address)
         with capture_response() as capture:
@@ -441,7 +441,8 @@ class TwilioSms:
         for candidate in found:
             created = getattr(candidate, "date_created", None)
             recent = not isinstance(created, dt.datetime) or _as_utc(created) >= earliest
-            if getattr(candidate, "body", None) == text and recent and getattr(candidate, "sid", None):
+            body = getattr(candidate, "body", None)
+            if isinstance(body, str) and wanted.matches(body) and recent and getattr(candidate, "sid", None):
                 log.debug("sms to %s: found %s", where, candidate.sid)
                 return str(candidate.sid)
         return None
@@ -505,3 +506,10 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
 
 def _mask_sid(sid: str) -> str:
     return f"{sid[:2]}…{sid[-4:]}" if len(sid) > 8 else "…"
+
+
+def create(context: ChannelContext) -> TwilioSms:
+    settings = context.playbook.providers.sms
+    if settings is None:
+        raise ProviderRejected("the playbook has no 'providers: sms' section")
+    return TwilioSms(settings, context.http, environ=context.environ)
