@@ -147,7 +147,7 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
                           default_region=default_region, suppress=suppress, banner_out=banner_out,
-                          campaign=campaign, stop_list=None if dry_run else ledger_path.parent / "opted-out-sms.txt")
+                          campaign=campaign, stop_list=ledger_path.parent / "opted-out-sms.txt")
     planner = Planner(session, request)
     if not dry_run:
         from .dispatch import DispatchSettings
@@ -196,7 +196,7 @@ def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | N
         if preparation.to_send + preparation.uncertain_sms == 0:
             console.print("Nothing to send now.")
         elif not yes:
-            if not sys.stdin.isatty() and not os.environ.get("CRISISCOMMS_CONFIRM_FROM_STDIN"):
+            if not _stdin_is_terminal():
                 raise UsageError("refusing to send without a confirmation: run it in a terminal, or add --yes")
             if not confirm_send(preparation, console, lambda prompt: click.prompt(prompt, default="",
                                                                                show_default=False)):
@@ -221,6 +221,10 @@ def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | N
         raise SystemExit(ExitCode.INTERRUPTED)
     if not outcome.complete or outcome.permanent_failures:
         raise SystemExit(ExitCode.FAILED)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
 
 
 def _first_stop_then_hard(stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:

@@ -178,6 +178,8 @@ class Dispatcher:
         self._queues: dict[str, asyncio.Queue[list[_Work] | None]] = {}
         self._commit = _GroupCommit(ledger, campaign)
         self._retry_tasks: set[asyncio.Task[None]] = set()
+        self._proven = {name: asyncio.Event() for name in channels}
+        self._canary = {name: asyncio.Lock() for name in channels}
 
     async def run(self, items: Iterable[PlannedMessage]) -> DispatchResult:
         """Send every item; returns when all are settled, or stopped, or the provider refused the run."""
@@ -238,6 +240,18 @@ class Dispatcher:
                 queue.task_done()
 
     async def _send(self, name: str, channel: Channel, batch: list[_Work]) -> None:
+        if self._proven[name].is_set():
+            await self._send_now(name, channel, batch)
+            return
+        async with self._canary[name]:  # the first request goes alone: bad credentials stop the run there
+            if self.stop.is_set():
+                self._release(batch)
+                return
+            await self._send_now(name, channel, batch)
+            if self.result.aborted is None:
+                self._proven[name].set()
+
+    async def _send_now(self, name: str, channel: Channel, batch: list[_Work]) -> None:
         await self.rates[name].acquire()
         keys = [(w.item.channel, w.item.address) for w in batch]
         await self._commit.mark([(*key, _fingerprint(w.item)) for key, w in zip(keys, batch, strict=True)])

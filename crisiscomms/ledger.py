@@ -313,6 +313,6 @@ def _explain(error: BaseException) -> str:
     text = str(error)
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         return f"{text} (is the folder read-only?)"
-    if "disk" in text and "full" in text:
-        return f"{text} (the disk is full)"
+    if "disk is full" in text:
+        return "the disk is full"
     return text
