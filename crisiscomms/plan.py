@@ -13,14 +13,15 @@ import enum
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
 
-from .audience import AudienceOptions, MalformedRow, Recipient, SeenAddresses, open_audience
+from .audience import AudienceOptions, KeySet, MalformedRow, Recipient, address_key, open_audience
 from .banner import build_banner_document
 from .errors import AudienceError, UsageError
 from .hours import zone_info
@@ -41,16 +42,26 @@ class SkipReason(enum.StrEnum):
     MALFORMED_ROW = "malformed_row"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class PlannedMessage:
+    """A message to send. Its content is rendered when first needed (the dispatch, a sample,
+    the SMS segment count) and then kept: a dry run of a million e-mails renders a handful."""
+
     recipient_id: str
     line: int
     channel: str
     address: str  # E.164, e-mail address, or the banner file path
     locale: str
     timezone: str
-    content: Content | dict[str, Any]  # the banner's content is its whole document
+    render: Callable[[], Content | dict[str, Any]]  # the banner's content is its whole document
     not_before: dt.datetime | None = None  # deferred by quiet hours
+    _content: Content | dict[str, Any] | None = None
+
+    @property
+    def content(self) -> Content | dict[str, Any]:
+        if self._content is None:
+            self._content = self.render()
+        return self._content
 
     @property
     def key(self) -> str:
@@ -112,7 +123,7 @@ class Planner:
         self.campaign = request.campaign or campaign_id(session)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
-        self._seen = SeenAddresses(self.region)
+        self._seen = KeySet()
 
     @property
     def banner_path(self) -> Path | None:
@@ -148,7 +159,7 @@ class Planner:
             if banner_path is not None:
                 document = build_banner_document(self.renderer)
                 yield PlannedMessage("banner", 0, "banner", str(banner_path), playbook.organisation.default_locale,
-                                     playbook.organisation.timezone, document)
+                                     playbook.organisation.timezone, lambda: document)
             for row in audience:
                 if isinstance(row, MalformedRow):
                     for channel in person_channels:
@@ -169,14 +180,17 @@ class Planner:
         if isinstance(address_or_skip, SkipReason):
             return SkippedMessage(person.line, person.id, channel, address_or_skip)
         address = address_or_skip
-        if self.suppression.contains(channel, address):
+        key = address_key(channel, address, self.region)
+        if key in self.suppression:
             return SkippedMessage(person.line, person.id, channel, SkipReason.SUPPRESSED)
-        if not self._seen.add(channel, address):
+        if not self._seen.add(key):
             return SkippedMessage(person.line, person.id, channel, SkipReason.DUPLICATE)
-        content = self.renderer.render(channel, person.locale, person.timezone, _recipient_view(person))
         not_before = self._not_before(person.timezone) if channel == "sms" else None
-        return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone, content,
-                              not_before)
+        return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone,
+                              partial(self._render, channel, person), not_before)
+
+    def _render(self, channel: str, person: Recipient) -> Content:
+        return self.renderer.render(channel, person.locale, person.timezone, _recipient_view(person))
 
     def _address(self, person: Recipient, channel: str) -> str | SkipReason:
         if person.channels is not None and channel not in person.channels:
@@ -252,11 +266,12 @@ class PlanSummary:
             return
         self.planned[item.channel] += 1
         self.locales.setdefault(item.locale, Counter())[item.channel] += 1
-        self.samples.setdefault((item.locale, item.channel), item.content)
+        if (item.locale, item.channel) not in self.samples:
+            self.samples[(item.locale, item.channel)] = item.content
         if item.not_before is not None:
             self._defer(item)
-        if isinstance(item.content, SmsContent):
-            self._count_segments(item.address, item.content.fit.segments)
+        if item.channel == "sms" and isinstance(content := item.content, SmsContent):
+            self._count_segments(item.address, content.fit.segments)
 
     def _defer(self, item: PlannedMessage) -> None:
         assert item.not_before is not None

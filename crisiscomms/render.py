@@ -129,13 +129,16 @@ class TemplateStore:
         for name, function in _FILTERS.items():
             self.env.filters[name] = _reader_filter(function)
         self._uses_recipient: dict[str, bool] = {}
+        self._names: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
     def name_for(self, template_set: str, locale: str, filename: str) -> tuple[str, bool]:
         """The template to use and whether it is the default locale's stand-in."""
-        own = f"{template_set}/{locale}/{filename}"
-        if (self.root / own).is_file():
-            return own, False
-        return f"{template_set}/{self.default_locale}/{filename}", True
+        key = (template_set, locale, filename)
+        if key not in self._names:
+            own = f"{template_set}/{locale}/{filename}"
+            fallback = f"{template_set}/{self.default_locale}/{filename}"
+            self._names[key] = (own, False) if (self.root / own).is_file() else (fallback, True)
+        return self._names[key]
 
     def shown(self, name: str) -> str:
         return f"{self.shown_root}/{name}"
@@ -262,6 +265,7 @@ class NoticeRenderer:
     reuse: bool = True  # reuse renders that do not mention the recipient (off when each is rendered once)
     _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
+    _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
@@ -282,11 +286,11 @@ class NoticeRenderer:
 
     def render(self, channel: str, locale: str, timezone: str, recipient: Mapping[str, Any] | None) -> Content:
         """The ``channel`` content for a reader; ``recipient`` is None for the public banner."""
-        names = [name for name, _ in self.template_names(channel, locale)]
-        reusable = recipient is None or (self.reuse and not any(self.store.uses_recipient(n) for n in names))
         key = (channel, locale, timezone)
+        reusable = recipient is None or self._independent_of_reader(channel, locale)
         if reusable and key in self._reused:
             return self._reused[key]
+        names = [name for name, _ in self.template_names(channel, locale)]
         context = dict(self.shared_context(locale, timezone, gsm_safe=channel == "sms"))
         if recipient is not None:
             context["recipient"] = recipient
@@ -294,6 +298,14 @@ class NoticeRenderer:
         if reusable:
             self._reused[key] = content
         return content
+
+    def _independent_of_reader(self, channel: str, locale: str) -> bool:
+        """True when no template of ``channel`` in ``locale`` mentions ``recipient`` (then one render serves all)."""
+        key = (channel, locale)
+        if key not in self._independent:
+            names = [name for name, _ in self.template_names(channel, locale)]
+            self._independent[key] = self.reuse and not any(self.store.uses_recipient(n) for n in names)
+        return self._independent[key]
 
     def _build(self, channel: str, parts: list[str]) -> Content:
         if channel == "sms":

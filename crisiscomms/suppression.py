@@ -63,6 +63,10 @@ class Suppression:
         """
         return address_key(channel, address, self.default_region) in self._keys
 
+    def __contains__(self, key: object) -> bool:
+        """Whether an :func:`~crisiscomms.audience.address_key` is suppressed."""
+        return key in self._keys
+
     def merge(self, other: Suppression) -> None:
         """Also suppress everything ``other`` suppresses."""
         self._keys |= other._keys
