@@ -119,3 +119,20 @@ def test_unexpected_error_writes_traceback(monkeypatch: pytest.MonkeyPatch, tmp_
     (crash,) = tmp_path.iterdir()
     assert "RuntimeError: boom" in crash.read_text(encoding="utf-8")
     assert "Traceback" not in result.stderr
+
+
+def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    import crisiscomms.validate
+
+    def interrupted(paths: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(crisiscomms.validate, "validate_paths", interrupted)
+    result = run_cli("validate")
+    assert (result.code, result.stderr) == (130, "\ncrisiscomms: Interrupted.\n")  # click ends the ^C line
+
+
+def test_send_to_missing_audience_is_input_error() -> None:
+    result = run_cli("send", MINIMAL, "--notice", "outage", "--audience", "no-such.csv", "--dry-run")
+    assert result.code == 3
+    assert "no-such.csv" in result.stderr
