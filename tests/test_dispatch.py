@@ -1,0 +1,159 @@
+"""The dispatcher with a scripted channel: retries, batching, abort, rate adaptation, the ledger kept in step."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from crisiscomms.channels.base import Message, Outcome, ProviderRejected, SendResult
+from crisiscomms.dispatch import AdaptiveRate, Dispatcher, DispatchSettings, backoff_delay
+from crisiscomms.ledger import Ledger, NewRow
+from crisiscomms.plan import PlannedMessage
+from crisiscomms.render import EmailContent
+
+CAMPAIGN = "c1"
+
+
+class ScriptedChannel:
+    """Answers each address from a script (a list of outcomes, one per attempt); default: accepted."""
+
+    name: ClassVar[str] = "email"
+    max_batch: ClassVar[int] = 1000
+
+    def __init__(self, script: dict[str, list[SendResult]] | None = None, *, reject_all: bool = False) -> None:
+        self.script = script or {}
+        self.reject_all = reject_all
+        self.requests: list[list[str]] = []
+
+    async def send(self, batch: Sequence[Message]) -> list[SendResult]:
+        self.requests.append([m.address for m in batch])
+        if self.reject_all:
+            raise ProviderRejected("SENDGRID_API_KEY was rejected")
+        await asyncio.sleep(0)
+        return [self._answer(m.address) for m in batch]
+
+    def _answer(self, address: str) -> SendResult:
+        answers = self.script.get(address)
+        if answers:
+            return answers.pop(0)
+        return SendResult(Outcome.ACCEPTED, provider_id=f"id-{address}")
+
+    async def find_sent(self, message: Message, since: dt.datetime) -> str | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def items(count: int, *, same_content: bool = True) -> list[PlannedMessage]:
+    shared = EmailContent("Subject", "text\n", "<p>html</p>\n")
+    return [PlannedMessage(f"r{i}", i + 2, "email", f"p{i}@example.se", "sv", "Europe/Stockholm",
+                           (lambda shared=shared: shared) if same_content else
+                           (lambda i=i: EmailContent(f"S{i}", "t\n", "h\n")))
+            for i in range(count)]
+
+
+def run(ledger: Ledger, channel: ScriptedChannel, planned: list[PlannedMessage],
+        **settings: object) -> Counter[tuple[str, str]]:
+    ledger.ensure_campaign(CAMPAIGN, "n", "p.yaml")
+    ledger.add(CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale, None) for i in planned])
+    dispatch_settings = DispatchSettings(base_backoff=0.001, max_backoff=0.01, **settings)  # type: ignore[arg-type]
+
+    async def go() -> Counter[tuple[str, str]]:
+        dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": channel}, dispatch_settings)
+        result = await dispatcher.run(planned)
+        if result.aborted:
+            raise result.aborted
+        return result.counts
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.open(tmp_path / "ledger.sqlite")
+
+
+def states(ledger: Ledger) -> Counter[str]:
+    return Counter(row.state for row in ledger.rows(CAMPAIGN))
+
+
+def test_identical_content_shares_requests_of_at_most_1000(ledger: Ledger) -> None:
+    channel = ScriptedChannel()
+    counts = run(ledger, channel, items(2500))
+    assert sorted(len(r) for r in channel.requests) == [500, 1000, 1000]
+    assert counts[("email", "accepted")] == 2500
+    assert states(ledger) == {"accepted": 2500}
+
+
+def test_different_content_is_never_batched_and_memory_stays_bounded(ledger: Ledger) -> None:
+    channel = ScriptedChannel()
+    run(ledger, channel, items(50, same_content=False))
+    assert all(len(r) == 1 for r in channel.requests)
+
+
+def test_retry_then_accept_records_every_attempt(ledger: Ledger) -> None:
+    retry = SendResult(Outcome.RETRY, code="429", reason="too many", retry_after=0.001)
+    channel = ScriptedChannel({"p0@example.se": [retry, retry]})
+    run(ledger, channel, items(3))
+    assert states(ledger) == {"accepted": 3}
+    attempts = ledger.db.execute("SELECT outcome FROM attempts WHERE address = 'p0@example.se' ORDER BY rowid")
+    assert [a for (a,) in attempts] == ["retry", "retry", "accepted"]
+    (row,) = [r for r in ledger.rows(CAMPAIGN) if r.address == "p0@example.se"]
+    assert row.attempts == 3
+
+
+def test_retries_give_up_after_max_attempts_as_retryable_failure(ledger: Ledger) -> None:
+    retry = SendResult(Outcome.RETRY, code="429", reason="too many")
+    channel = ScriptedChannel({"p0@example.se": [retry] * 10})
+    run(ledger, channel, items(1), max_attempts=3)
+    (row,) = ledger.rows(CAMPAIGN)
+    assert (row.state, row.permanent, row.attempts) == ("failed", False, 3)
+
+
+def test_rejected_is_permanent_and_uncertain_is_not_retried(ledger: Ledger) -> None:
+    channel = ScriptedChannel({
+        "p0@example.se": [SendResult(Outcome.REJECTED, code="400", reason="bad address")],
+        "p1@example.se": [SendResult(Outcome.UNCERTAIN, reason="timeout after sending")],
+    })
+    run(ledger, channel, items(3, same_content=False))
+    rows = {r.address: r for r in ledger.rows(CAMPAIGN)}
+    assert (rows["p0@example.se"].state, rows["p0@example.se"].permanent) == ("failed", True)
+    assert rows["p0@example.se"].error == "bad address"
+    assert (rows["p1@example.se"].state, rows["p1@example.se"].attempts) == ("uncertain", 1)
+    assert rows["p2@example.se"].state == "accepted"
+
+
+def test_provider_rejection_stops_after_the_first_request(ledger: Ledger) -> None:
+    channel = ScriptedChannel(reject_all=True)
+    with pytest.raises(ProviderRejected):
+        run(ledger, channel, items(40, same_content=False))
+    assert len(channel.requests) == 1  # the canary went alone
+    assert states(ledger) == {"pending": 40}  # refused unprocessed: nothing is in flight or uncertain
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    for attempt in range(1, 8):
+        delay = backoff_delay(attempt, 0.5, 30.0, None)
+        ceiling = min(30.0, 0.5 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert backoff_delay(1, 0.5, 30.0, 7.0) == 7.0
+
+
+def test_adaptive_rate_halves_on_throttle_and_recovers() -> None:
+    rate = AdaptiveRate(ceiling=100.0)
+    rate.throttled(retry_after=0.0)
+    assert rate.rate == 50.0
+    for _ in range(200):
+        rate.succeeded()
+    assert rate.rate == 100.0  # back up to the configured ceiling, never above
+    unlimited = AdaptiveRate(ceiling=None)
+    assert unlimited.rate is None
+    unlimited.throttled(retry_after=2.0)
+    assert unlimited.rate is not None and unlimited.paused_until > 0
