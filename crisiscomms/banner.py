@@ -74,18 +74,20 @@ def _route(playbook: Playbook, route_id: str) -> dict[str, Any]:
         "contact": display_contact(route),
         "href": route_href(route),
         "live_person": route.live_person,
-        "hours": _hours(hours),
+        "hours": _hours(playbook, route_id, hours),
         "hours_text": {loc: format_weekly_hours(hours, loc) for loc in playbook.organisation.locales},
     }
 
 
-def _hours(hours: OpeningHours) -> dict[str, Any]:
+def _hours(playbook: Playbook, route_id: str, hours: OpeningHours) -> dict[str, Any]:
+    notes = [e.note for e in playbook.routes[route_id].exceptions]
     return {
         "timezone": hours.timezone,
         "always": hours.is_always,
         "weekly": {DAY_KEYS[i]: _ranges(day) for i, day in enumerate(hours.weekly.days)},
-        "exceptions": [{"from": e.first.isoformat(), "to": e.last.isoformat(), "ranges": _ranges(e.ranges)}
-                       for e in hours.exceptions],
+        "exceptions": [{"from": e.first.isoformat(), "to": e.last.isoformat(), "ranges": _ranges(e.ranges),
+                        "note": _all_locales(playbook, note) if note is not None else None}
+                       for e, note in zip(hours.exceptions, notes, strict=True)],
     }
 
 

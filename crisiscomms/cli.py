@@ -331,6 +331,60 @@ def report(ledger_path: Path, campaign: str | None, output_format: str, unmasked
         ledger.close()
 
 
+@cli.group()
+def banner() -> None:
+    """Put the notice banner on a website: the embed code and the widget's files."""
+
+
+@banner.command("snippet")
+@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--banner-url", metavar="URL",
+              help="Where the site serves the banner JSON (default: /<file name of providers.banner.path>).")
+@click.option("--script-url", metavar="URL", default="/static/crisiscomms-banner.js", show_default=True,
+              help="Where the site serves crisiscomms-banner.js (see 'banner assets').")
+def banner_snippet(playbook: Path, banner_url: str | None, script_url: str) -> None:
+    """Print the one-line embed code for a playbook's banner.
+
+    \b
+    Example:
+      crisiscomms banner snippet playbooks/nordvind-storm.yaml --banner-url /crisis/banner.json
+    """
+    from .errors import UsageError
+    from .loader import load_playbook
+    from .widget import snippet
+
+    settings = load_playbook(playbook).require().providers.banner
+    if banner_url is None:
+        if settings is None:
+            raise UsageError(f"{playbook} has no 'providers: banner' section; give --banner-url")
+        banner_url = "/" + Path(settings.path).name
+    click.echo(snippet(banner_url, script_url))
+
+
+@banner.command("assets")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder to copy crisiscomms-banner.js and .css into.")
+def banner_assets(out_dir: Path) -> None:
+    """Copy the widget's script and stylesheet, for the website to serve.
+
+    \b
+    Example:
+      crisiscomms banner assets --out site/static
+    """
+    import shutil
+
+    from .errors import InputError
+    from .widget import static_path
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("crisiscomms-banner.js", "crisiscomms-banner.css"):
+            shutil.copyfile(static_path(name), out_dir / name)
+    except OSError as error:
+        raise InputError(f"cannot write to {out_dir}: {error.strerror}") from None
+    click.echo(f"Copied crisiscomms-banner.js and crisiscomms-banner.css to {out_dir}")
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; the one place that maps errors to messages and exit codes."""
     try:

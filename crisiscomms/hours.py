@@ -239,11 +239,9 @@ class OpeningHours:
         closing: datetime | None = None
         for opens, closes in self._periods_from(at, horizon_days):
             if opens > (closing or at):
-                break
+                return closing  # a gap: the open period ended at ``closing``
             closing = closes
-        if closing is None or closing >= at + timedelta(days=horizon_days):
-            return None
-        return closing
+        return None  # closed now, or open without a gap to the horizon
 
 
 def _local_moment(day: date, minute: int, zone: ZoneInfo) -> datetime:

@@ -12,6 +12,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from .banner import build_banner_document
 from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
 from .session import NoticeSession
 from .template_checks import sample_recipient
@@ -30,6 +31,7 @@ class Preview:
     organisation: str
     at: dt.datetime
     locales: list[LocalePreview]
+    banner_document: dict[str, Any] | None = None  # for the live widget on the HTML page
 
     def as_dict(self) -> dict[str, Any]:
         return {"notice": self.notice_id,
@@ -58,11 +60,18 @@ def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -
             for channel in session.notice.channels
         }
         previews.append(LocalePreview(locale, contents))
-    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews)
+    document = build_banner_document(renderer) if "banner" in session.notice.channels else None
+    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews, document)
 
 
-def preview_html(preview: Preview, *, widget: str = "") -> str:
-    """One self-contained page (no network) a comms lead opens to approve a notice."""
+def preview_html(preview: Preview) -> str:
+    """One self-contained page (no network) a comms lead opens to approve a notice: every locale side by
+    side, and the live site widget as visitors will see it (when the notice has a banner)."""
+    from .widget import inline_embed
+
+    widget = ""
+    if preview.banner_document is not None:
+        widget = inline_embed(preview.banner_document, now=preview.at, expanded=True)
     sections = "\n".join(_locale_section(p) for p in preview.locales)
     title = html.escape(f"{preview.organisation} — {preview.notice_id} ({preview.severity})")
     return _PAGE.format(title=title, at=html.escape(preview.at.isoformat(timespec="minutes")),

@@ -111,3 +111,14 @@ def test_weekly_hours_read_natively(locale: str, expected: str) -> None:
 ])
 def test_always_in_words(locale: str, expected: str) -> None:
     assert format_weekly_hours(OpeningHours(WeeklySchedule.always(), (), "UTC"), locale) == expected
+
+
+def test_closes_at_is_none_for_always_open_across_a_dst_change() -> None:
+    # A bug the browser parity test found: the horizon's last local midnight fell short of
+    # ``at + 60 days`` across DST, and a far-away "closing" came back.
+    hours = OpeningHours(WeeklySchedule.always(), (), "Europe/Stockholm")
+    assert hours.closes_at(datetime(2026, 3, 7, 22, 15, tzinfo=ZoneInfo("UTC"))) is None
+    daily = OpeningHours(schedule(daily="08:00-20:00"), (), "Europe/Stockholm")
+    moment = datetime(2026, 3, 7, 10, tzinfo=STOCKHOLM)
+    assert daily.closes_at(moment) == datetime(2026, 3, 7, 20, tzinfo=STOCKHOLM)
+    assert daily.closes_at(datetime(2026, 3, 7, 21, tzinfo=STOCKHOLM)) is None
