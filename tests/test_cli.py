@@ -136,3 +136,21 @@ def test_send_to_missing_audience_is_input_error() -> None:
     result = run_cli("send", MINIMAL, "--notice", "outage", "--audience", "no-such.csv", "--dry-run")
     assert result.code == 3
     assert "no-such.csv" in result.stderr
+
+
+def test_banner_snippet_and_assets(tmp_path: Path) -> None:
+    result = run_cli("banner", "snippet", MINIMAL, "--banner-url", "/crisis/banner.json")
+    assert result.code == 0
+    assert result.stdout.splitlines()[-1] == (
+        '<script src="/static/crisiscomms-banner.js" data-banner="/crisis/banner.json" defer></script>')
+    default = run_cli("banner", "snippet", MINIMAL)
+    assert 'data-banner="/banner.json"' in default.stdout  # from providers.banner.path
+    assert run_cli("banner", "assets", "--out", str(tmp_path / "static")).code == 0
+    assert sorted(p.name for p in (tmp_path / "static").iterdir()) == [
+        "crisiscomms-banner.css", "crisiscomms-banner.js"]
+
+
+@pytest.mark.parametrize("command", [("banner", "snippet"), ("banner", "assets")])
+def test_banner_commands_have_help_with_an_example(command: tuple[str, str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.code == 0 and "Example" in result.stdout
