@@ -358,7 +358,7 @@ def banner_snippet(playbook: Path, banner_url: str | None, script_url: str) -> N
         if settings is None:
             raise UsageError(f"{playbook} has no 'providers: banner' section; give --banner-url")
         banner_url = "/" + Path(settings.path).name
-    click.echo(snippet(banner_url, script_url))
+    click.echo(snippet(banner_url, script_url).rstrip("\n"))
 
 
 @banner.command("assets")
