@@ -55,21 +55,31 @@ class DispatchResult:
 
 
 class AdaptiveRate:
-    """Spaces requests to a rate that halves on every 429 and creeps back up after successes.
+    """Spaces requests to a rate that backs off when the provider throttles and recovers after.
 
     ``ceiling`` is the configured limit (None: only concurrency bounds it). A
-    ``retry_after`` from the provider pauses the channel until then.
+    429 is a congestion signal: the rate drops to 70% of what actually got
+    through in the last second (once per second, however many requests saw the
+    same 429) and the channel pauses until ``Retry-After``. Every second
+    without a 429 the rate grows by 10%, up to the ceiling; with no ceiling it
+    is lifted altogether once it is well above what the provider takes.
     """
+
+    DECREASE = 0.7
+    INCREASE = 1.1
+    WINDOW = 1.0
 
     def __init__(self, ceiling: float | None) -> None:
         self.ceiling = ceiling
         self.rate = ceiling
         self.paused_until = 0.0
         self._next_slot = 0.0
-        self._done: deque[float] = deque(maxlen=4096)
+        self._last_change = 0.0
+        self._done: deque[float] = deque()
 
     async def acquire(self) -> None:
         now = time.monotonic()
+        self._recover(now)
         start = max(now, self.paused_until)
         if self.rate:
             start = max(start, self._next_slot)
@@ -80,20 +90,34 @@ class AdaptiveRate:
     def throttled(self, retry_after: float | None) -> None:
         now = time.monotonic()
         self.paused_until = max(self.paused_until, now + (retry_after if retry_after is not None else 1.0))
-        observed = self.observed_rate()
-        current = self.rate or observed or 10.0
-        self.rate = max(1.0, min(current, observed or current) * 0.5)
+        if now - self._last_change < self.WINDOW:
+            return  # the same congestion as the last 429
+        self._last_change = now
+        through = self.observed_rate(now)
+        current = min(self.rate, through) if self.rate and through else (self.rate or through or 10.0)
+        self.rate = max(1.0, current * self.DECREASE)
 
     def succeeded(self) -> None:
         self._done.append(time.monotonic())
-        if self.rate is not None:
-            grown = self.rate * 1.01 + 0.05
-            self.rate = min(grown, self.ceiling) if self.ceiling else grown
 
-    def observed_rate(self) -> float:
-        now = time.monotonic()
-        recent = sum(1 for t in self._done if now - t <= 1.0)
-        return float(recent)
+    def _recover(self, now: float) -> None:
+        if self.rate is None or now - self._last_change < self.WINDOW or now < self.paused_until:
+            return
+        self._last_change = now
+        grown = self.rate * self.INCREASE
+        if self.ceiling is not None:
+            self.rate = min(grown, self.ceiling)
+        elif grown > 2 * max(self.observed_rate(now), 1.0):
+            self.rate = None  # far above what gets through: concurrency is the limit again
+        else:
+            self.rate = grown
+
+    def observed_rate(self, now: float | None = None) -> float:
+        """Accepted requests in the last second."""
+        now = time.monotonic() if now is None else now
+        while self._done and now - self._done[0] > self.WINDOW:
+            self._done.popleft()
+        return float(len(self._done))
 
 
 class _GroupCommit:
@@ -240,16 +264,17 @@ class Dispatcher:
                 queue.task_done()
 
     async def _send(self, name: str, channel: Channel, batch: list[_Work]) -> None:
-        if self._proven[name].is_set():
-            await self._send_now(name, channel, batch)
-            return
-        async with self._canary[name]:  # the first request goes alone: bad credentials stop the run there
-            if self.stop.is_set():
-                self._release(batch)
-                return
-            await self._send_now(name, channel, batch)
-            if self.result.aborted is None:
-                self._proven[name].set()
+        if not self._proven[name].is_set():
+            async with self._canary[name]:  # the first request goes alone: bad credentials stop the run there
+                if self.stop.is_set():
+                    self._release(batch)
+                    return
+                if not self._proven[name].is_set():  # the others waited here: only one goes alone
+                    await self._send_now(name, channel, batch)
+                    if self.result.aborted is None:
+                        self._proven[name].set()
+                    return
+        await self._send_now(name, channel, batch)
 
     async def _send_now(self, name: str, channel: Channel, batch: list[_Work]) -> None:
         await self.rates[name].acquire()

@@ -146,14 +146,57 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert backoff_delay(1, 0.5, 30.0, 7.0) == 7.0
 
 
-def test_adaptive_rate_halves_on_throttle_and_recovers() -> None:
+def test_adaptive_rate_backs_off_once_per_congestion_and_recovers(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("crisiscomms.dispatch.time.monotonic", lambda: clock[0])
     rate = AdaptiveRate(ceiling=100.0)
-    rate.throttled(retry_after=0.0)
-    assert rate.rate == 50.0
+    for _ in range(80):
+        rate.succeeded()
+    for _ in range(50):  # fifty requests saw the same 429: one back-off, not fifty
+        rate.throttled(retry_after=0.5)
+    assert rate.rate == pytest.approx(80 * 0.7)
+    assert rate.paused_until == 1000.5
+    for _ in range(20):  # a quiet second at a time: +10% each, up to the ceiling
+        clock[0] += 1.0
+        rate._recover(clock[0])
+    assert rate.rate == 100.0
+
+
+def test_adaptive_rate_without_ceiling_learns_and_lets_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [50.0]
+    monkeypatch.setattr("crisiscomms.dispatch.time.monotonic", lambda: clock[0])
+    rate = AdaptiveRate(ceiling=None)
+    assert rate.rate is None
     for _ in range(200):
         rate.succeeded()
-    assert rate.rate == 100.0  # back up to the configured ceiling, never above
-    unlimited = AdaptiveRate(ceiling=None)
-    assert unlimited.rate is None
-    unlimited.throttled(retry_after=2.0)
-    assert unlimited.rate is not None and unlimited.paused_until > 0
+    rate.throttled(retry_after=None)
+    assert rate.rate == pytest.approx(140.0)
+    for _ in range(30):
+        clock[0] += 1.0
+        for _ in range(140):
+            rate.succeeded()
+        rate._recover(clock[0])
+    assert rate.rate is None  # well above what gets through: concurrency is the limit again
+
+
+def test_after_the_first_request_the_channel_runs_at_full_concurrency(ledger: Ledger) -> None:
+    """Regression: workers that queued behind the first request ("canary") then went one at a time."""
+
+    class Slow(ScriptedChannel):
+        name: ClassVar[str] = "email"
+        max_batch: ClassVar[int] = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_flight = self.most_in_flight = 0
+
+        async def send(self, batch: Sequence[Message]) -> list[SendResult]:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            await asyncio.sleep(0.01)
+            self.in_flight -= 1
+            return [SendResult(Outcome.ACCEPTED) for _ in batch]
+
+    channel = Slow()
+    run(ledger, channel, items(400, same_content=False), concurrency={"email": 40})
+    assert channel.most_in_flight == 40
