@@ -13,7 +13,9 @@ locale and time zone too, and the result reused.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from jinja2 import (
     meta,
     pass_context,
 )
+from jinja2.bccache import Bucket, BytecodeCache, FileSystemBytecodeCache
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.runtime import Context
@@ -125,6 +128,7 @@ class TemplateStore:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             auto_reload=False,
+            bytecode_cache=_bytecode_cache(),
         )
         for name, function in _FILTERS.items():
             self.env.filters[name] = _reader_filter(function)
@@ -181,6 +185,31 @@ class TemplateStore:
         except (OSError, UnicodeDecodeError):
             return ""
         return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+class _QuietBytecodeCache(FileSystemBytecodeCache):
+    """Jinja's compiled-template cache; a cache that cannot be read or written is simply not used."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError, ValueError, EOFError):
+            super().load_bytecode(bucket)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates are kept (keyed by their source) in ``$CRISISCOMMS_CACHE_DIR`` or
+    ``~/.cache/crisiscomms/templates``: compiling is most of what ``validate`` costs."""
+    configured = os.environ.get("CRISISCOMMS_CACHE_DIR")
+    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = base / "templates" if configured else base / "crisiscomms" / "templates"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _QuietBytecodeCache(str(directory))
 
 
 def _reader_filter(function: Any) -> Any:
