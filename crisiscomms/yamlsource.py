@@ -108,6 +108,7 @@ _SYNTAX_HINTS = {
     "could not find expected ':'": "each entry needs 'key: value'; check the line above for a missing colon or quote",
     "found unexpected end of stream": "a quote or bracket is not closed",
     "expected <block end>": "check the indentation here, and for a quote left open above",
+    "expected a single document": "a playbook is one YAML document: remove the '---' line and what follows",
 }
 
 
@@ -124,8 +125,13 @@ def load_yaml_text(text: str, shown: str) -> tuple[Any, SourceMap]:
         node = yaml.compose(text, Loader=_Yaml12SafeLoader)
     except yaml.MarkedYAMLError as error:
         raise YamlSourceError(_syntax_diagnostic(shown, error)) from None
+    except yaml.reader.ReaderError as error:
+        raise YamlSourceError(_reader_diagnostic(shown, text, error)) from None
     except yaml.YAMLError as error:
         raise YamlSourceError(Diagnostic(shown, 1, 1, "error", f"cannot read YAML: {error}")) from None
+    except RecursionError:
+        raise YamlSourceError(Diagnostic(
+            shown, 1, 1, "error", "the document is nested too deeply to read; a playbook needs a few levels")) from None
     if node is None:
         raise YamlSourceError(
             Diagnostic(shown, 1, 1, "error", "the file is empty; a playbook starts with 'version: 1'")
@@ -170,9 +176,22 @@ def _syntax_diagnostic(shown: str, error: yaml.MarkedYAMLError) -> Diagnostic:
     mark = error.problem_mark or error.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = (error.problem or error.context or "invalid YAML").strip()
-    hint = next((h for p, h in _SYNTAX_HINTS.items() if problem.startswith(p)), None)
+    context = (error.context or "").strip()
+    hint = next((h for p, h in _SYNTAX_HINTS.items() if problem.startswith(p) or context.startswith(p)), None)
+    if context and error.problem and error.context_mark is not None and error.problem_mark is not None:
+        where = f"line {error.context_mark.line + 1}"
+        problem = f"{context} on {where}, {problem} here"  # e.g. an anchor given twice: both places
     message = f"YAML syntax: {problem}" + (f" ({hint})" if hint else "")
     return Diagnostic(shown, line, column, "error", message)
+
+
+def _reader_diagnostic(shown: str, text: str, error: yaml.reader.ReaderError) -> Diagnostic:
+    """A character YAML does not allow (NUL, most control characters), at its line and column."""
+    line = text.count("\n", 0, error.position) + 1
+    column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+    character = error.character if isinstance(error.character, str) else chr(error.character)
+    return Diagnostic(shown, line, column, "error",
+                      f"the control character U+{ord(character):04X} is not allowed in YAML; remove it")
 
 
 def _mark(node: yaml.Node) -> Mark:
@@ -189,6 +208,14 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
+def _scalar_kind(tag: str) -> str:
+    return {"tag:yaml.org,2002:timestamp": "date or time", "tag:yaml.org,2002:int": "number",
+            "tag:yaml.org,2002:float": "number"}.get(tag, "value")
+
+
+MAX_DEPTH = 64
+
+
 class _Builder:
     """Turns a composed node tree into Python data, recording marks."""
 
@@ -196,9 +223,15 @@ class _Builder:
         self.source = source
         self.loader = _Yaml12SafeLoader("")
         self.nodes_built = 0
+        self._merging: set[int] = set()
 
     def build(self, node: yaml.Node, location: PathKey) -> Any:
         self._count(node)
+        if len(location) > MAX_DEPTH:
+            mark = _mark(node)
+            raise YamlSourceError(Diagnostic(
+                self.source.path, mark.line, mark.column, "error",
+                f"the document is nested more than {MAX_DEPTH} levels deep; a playbook needs a few levels"))
         self.source.values.setdefault(location, _mark(node))
         self._refuse_foreign_tag(node)
         if isinstance(node, yaml.MappingNode):
@@ -233,6 +266,14 @@ class _Builder:
     def _build_scalar(self, node: yaml.Node) -> Any:
         try:
             return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError):  # a date like 2026-02-30, an integer of 5,000 digits
+            mark = _mark(node)
+            shown = str(node.value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise YamlSourceError(Diagnostic(
+                self.source.path, mark.line, mark.column, "error",
+                f"'{shown}' cannot be read as a {_scalar_kind(node.tag)}; correct it, or put it in quotes "
+                "if it is meant as text")) from None
         except yaml.constructor.ConstructorError as error:
             mark = _mark(node)
             shown = node.tag.replace("tag:yaml.org,2002:", "!!")
@@ -267,12 +308,20 @@ class _Builder:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         merged: dict[Any, Any] = {}
         for source in reversed(sources):
+            mark = _mark(source)
             if not isinstance(source, yaml.MappingNode):
-                mark = _mark(source)
                 raise YamlSourceError(Diagnostic(
                     self.source.path, mark.line, mark.column, "error",
                     "'<<' merges a mapping; this is not one"))
-            merged.update(self._build_mapping(source, location))
+            if id(source) in self._merging:
+                raise YamlSourceError(Diagnostic(
+                    self.source.path, mark.line, mark.column, "error",
+                    "'<<' merges the mapping it is part of; merge another anchor"))
+            self._merging.add(id(source))
+            try:
+                merged.update(self._build_mapping(source, location))
+            finally:
+                self._merging.discard(id(source))
         return merged
 
     def _build_key(self, node: yaml.Node) -> Any:
