@@ -61,8 +61,8 @@ class AdaptiveRate:
     429 is a congestion signal: the rate drops to 70% of what actually got
     through in the last second (once per second, however many requests saw the
     same 429) and the channel pauses until ``Retry-After``. Every second
-    without a 429 the rate grows by 10%, up to the ceiling; with no ceiling it
-    is lifted altogether once it is well above what the provider takes.
+    without a 429 the rate grows by 10%, up to the ceiling (with no ceiling it
+    keeps probing upwards, and the next 429 brings it down again).
     """
 
     DECREASE = 0.7
@@ -105,12 +105,7 @@ class AdaptiveRate:
             return
         self._last_change = now
         grown = self.rate * self.INCREASE
-        if self.ceiling is not None:
-            self.rate = min(grown, self.ceiling)
-        elif grown > 2 * max(self.observed_rate(now), 1.0):
-            self.rate = None  # far above what gets through: concurrency is the limit again
-        else:
-            self.rate = grown
+        self.rate = min(grown, self.ceiling) if self.ceiling is not None else grown
 
     def observed_rate(self, now: float | None = None) -> float:
         """Accepted requests in the last second."""
@@ -203,6 +198,7 @@ class Dispatcher:
         self._commit = _GroupCommit(ledger, campaign)
         self._retry_tasks: set[asyncio.Task[None]] = set()
         self._proven = {name: asyncio.Event() for name in channels}
+        self._crash: Exception | None = None
         self._canary = {name: asyncio.Lock() for name in channels}
 
     async def run(self, items: Iterable[PlannedMessage]) -> DispatchResult:
@@ -221,6 +217,8 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*workers, *self._retry_tasks, return_exceptions=True)
             self.ledger.flush()
+        if self._crash is not None:
+            raise self._crash
         self.result.interrupted = self.stop.is_set() and self.result.aborted is None
         return self.result
 
@@ -260,6 +258,9 @@ class Dispatcher:
                     self._release(batch)
                 else:
                     await self._send(name, channel, batch)
+            except Exception as error:
+                self._crash = self._crash or error  # a bug: stop the run rather than hang with a dead worker
+                self.stop.set()
             finally:
                 queue.task_done()
 

@@ -265,7 +265,10 @@ class PlanSummary:
             self.skipped[item.reason.value] += 1
             return
         self.planned[item.channel] += 1
-        self.locales.setdefault(item.locale, Counter())[item.channel] += 1
+        counts = self.locales.get(item.locale)
+        if counts is None:
+            counts = self.locales[item.locale] = Counter()
+        counts[item.channel] += 1
         if (item.locale, item.channel) not in self.samples:
             self.samples[(item.locale, item.channel)] = item.content
         if item.not_before is not None:

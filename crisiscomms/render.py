@@ -295,6 +295,7 @@ class NoticeRenderer:
     _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
     _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
+    _states: dict[str, tuple[bool, dt.datetime | None, dt.datetime | None]] = field(default_factory=dict)
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
@@ -402,7 +403,7 @@ class NoticeRenderer:
     def _route_view(self, route_id: str, locale: str, timezone: str) -> dict[str, Any]:
         route = self.playbook.routes[route_id]
         hours = self.playbook.route_hours[route_id]
-        open_now = hours.is_open(self.sent_at)
+        open_now, opens, closes = self._route_state(route_id)
         return {
             "id": route_id,
             "kind": route.kind,
@@ -414,10 +415,19 @@ class NoticeRenderer:
             "hours": self._hours_text(hours, locale, timezone),
             "always": hours.is_always,
             "open_now": open_now,
-            "opens": _when(hours.next_open(self.sent_at), locale, timezone) if not open_now else None,
-            "closes": _closes(hours, self.sent_at, locale, timezone) if open_now else None,
+            "opens": _when(opens, locale, timezone) if not open_now else None,
+            "closes": _format_closing(closes, locale, timezone) if open_now else None,
             "special": self._special_hours(route, hours, locale),
         }
+
+    def _route_state(self, route_id: str) -> tuple[bool, dt.datetime | None, dt.datetime | None]:
+        """Open now, next opening, current closing: the same in every locale, so computed once."""
+        if route_id not in self._states:
+            hours = self.playbook.route_hours[route_id]
+            open_now = hours.is_open(self.sent_at)
+            self._states[route_id] = (open_now, None if open_now else hours.next_open(self.sent_at),
+                                      hours.closes_at(self.sent_at) if open_now else None)
+        return self._states[route_id]
 
     def _special_hours(self, route: Route, hours: OpeningHours, locale: str) -> dict[str, str] | None:
         """Today's hours when a dated exception (holiday, extended crisis hours) replaces the weekly ones."""
@@ -456,8 +466,7 @@ def _when(moment: dt.datetime | None, locale: str, timezone: str) -> str | None:
     return format_weekday_time(moment, locale, timezone) if moment else None
 
 
-def _closes(hours: OpeningHours, at: dt.datetime, locale: str, timezone: str) -> str | None:
-    closing = hours.closes_at(at)
+def _format_closing(closing: dt.datetime | None, locale: str, timezone: str) -> str | None:
     if closing is None:
         return None
     local = closing.astimezone(zone_info(timezone))

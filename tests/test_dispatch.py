@@ -162,21 +162,28 @@ def test_adaptive_rate_backs_off_once_per_congestion_and_recovers(monkeypatch: p
     assert rate.rate == 100.0
 
 
-def test_adaptive_rate_without_ceiling_learns_and_lets_go(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_adaptive_rate_without_ceiling_keeps_what_it_learned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the rate measured during the pause was ~0, so it was lifted at once and 429s came back."""
     clock = [50.0]
     monkeypatch.setattr("crisiscomms.dispatch.time.monotonic", lambda: clock[0])
     rate = AdaptiveRate(ceiling=None)
     assert rate.rate is None
     for _ in range(200):
         rate.succeeded()
-    rate.throttled(retry_after=None)
+    rate.throttled(retry_after=1.0)
     assert rate.rate == pytest.approx(140.0)
-    for _ in range(30):
-        clock[0] += 1.0
-        for _ in range(140):
-            rate.succeeded()
-        rate._recover(clock[0])
-    assert rate.rate is None  # well above what gets through: concurrency is the limit again
+    clock[0] += 1.5  # the pause is over; almost nothing went through meanwhile
+    rate._recover(clock[0])
+    assert rate.rate == pytest.approx(154.0)  # grows 10%, is not lifted
+
+
+def test_an_unexpected_error_in_a_worker_ends_the_run_instead_of_hanging(ledger: Ledger) -> None:
+    class Broken(ScriptedChannel):
+        async def send(self, batch: Sequence[Message]) -> list[SendResult]:
+            raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        run(ledger, Broken(), items(30, same_content=False))
 
 
 def test_after_the_first_request_the_channel_runs_at_full_concurrency(ledger: Ledger) -> None:
