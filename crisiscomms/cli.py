@@ -96,14 +96,20 @@ def schema() -> None:
     click.echo(json.dumps(playbook_json_schema(), indent=2, ensure_ascii=False))
 
 
+def _finite(_: click.Context, parameter: click.Parameter, value: float | None) -> float | None:
+    if value is not None and value != value:  # NaN passes every range check
+        raise click.BadParameter("must be a number", param=parameter)
+    return value
+
+
 def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
 @cli.command()
-@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("playbook", type=click.Path(path_type=Path))
 @click.option("--notice", "notice_id", required=True, help="Id of the notice to send.")
-@click.option("--audience", required=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--audience", required=True, type=click.Path(path_type=Path),
               help="CSV or JSON Lines file of recipients.")
 @click.option("--dry-run", is_flag=True, help="Plan and preview everything; send nothing, write no ledger.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -112,18 +118,19 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
 @click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals).")
 @click.option("--ignore-quiet-hours", is_flag=True, help="Send non-critical SMS during quiet hours too.")
 @click.option("--default-region", metavar="CC", help="Region for national phone numbers (default: the playbook's).")
-@click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path),
               help="Opt-out list (phone or e-mail per line, or CSV); repeatable.")
 @click.option("--skipped-out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write every skipped message (line, id, channel, reason) to this CSV.")
 @click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the banner JSON here instead of the playbook's path.")
 @click.option("--campaign", metavar="NAME", help="Campaign name in the ledger (default: notice id + content hash).")
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
               default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger (SQLite).")
 @click.option("--concurrency", type=click.IntRange(1, 1000), help="Requests in flight per channel at most.")
-@click.option("--sms-rate", type=click.FloatRange(min=0.1), help="SMS per second at most (default: playbook).")
-@click.option("--email-rate", type=click.FloatRange(min=0.1),
+@click.option("--sms-rate", type=click.FloatRange(min=0.1), callback=_finite,
+              help="SMS per second at most (default: playbook).")
+@click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
               help="E-mail requests per second at most (default: playbook).")
 @click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
@@ -143,6 +150,11 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
     from .sending import plan_all
     from .session import open_notice, parse_moment
 
+    if ledger_path.is_dir():
+        from .errors import LedgerError
+
+        raise LedgerError(f"--ledger {ledger_path} is a folder; give the ledger's file name, e.g. "
+                          f"{ledger_path / 'ledger.sqlite'}")
     session = open_notice(playbook, notice_id)
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
@@ -237,7 +249,7 @@ def _first_stop_then_hard(stop: asyncio.Event, loop: asyncio.AbstractEventLoop) 
 
 
 @cli.command()
-@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("playbook", type=click.Path(path_type=Path))
 @click.option("--notice", "notice_id", required=True, help="Id of the notice to show.")
 @click.option("--locale", "locales", multiple=True, help="Only these locales (repeatable); default: all.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "html"]), default="text",
@@ -296,7 +308,7 @@ def _write_output(text: str, out: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path, dir_okay=False),
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
               default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
 @click.option("--campaign", help="Campaign to report (default: the newest).")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -337,7 +349,7 @@ def banner() -> None:
 
 
 @banner.command("snippet")
-@click.argument("playbook", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("playbook", type=click.Path(path_type=Path))
 @click.option("--banner-url", metavar="URL",
               help="Where the site serves the banner JSON (default: /<file name of providers.banner.path>).")
 @click.option("--script-url", metavar="URL", default="/static/crisiscomms-banner.js", show_default=True,
@@ -407,8 +419,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"crisiscomms: {message}", err=True)
+    from .safetext import visible
+
+    click.echo(f"crisiscomms: {visible(message)}", err=True)
     sys.exit(code)
+
 
 
 def _write_traceback() -> str:

@@ -15,6 +15,7 @@ from .plan import PlanSummary
 from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent
 from .report import ReportRow
+from .safetext import visible
 from .sending import Decision, Preparation, SendOutcome
 
 
@@ -65,7 +66,7 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
     if "sms" in summary.channels:
         console.print(_cost_line(summary))
     for problem in summary.suppression_problems:
-        console.print(f"[yellow]warning:[/] suppression list: {problem}")
+        console.print(Text("warning: ", style="yellow") + Text(f"suppression list: {visible(problem)}"))
     _print_samples(summary, console)
     if summary.banner_path is not None:
         verb = "would be written" if dry_run else "will be written"

@@ -17,7 +17,7 @@ import contextlib
 import datetime as dt
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -113,6 +113,38 @@ def notice_expiry(playbook: Playbook, notice: Notice) -> dt.datetime | None:
     return dt.datetime.combine(expires + dt.timedelta(days=1), dt.time(0), zone)
 
 
+MAX_RESULT_LENGTH = 100_000  # characters a string or list repetition may produce in a template
+MAX_POWER_BITS = 4_096
+
+
+class _CrisisSandbox(SandboxedEnvironment):
+    """The sandbox, plus limits on ``'x' * 10**10`` and ``10 ** 10**10``, which would exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple):
+            left, right = right, left
+        repeats = operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple)
+        if repeats and left * len(right) > MAX_RESULT_LENGTH:
+            raise SecurityError(f"a repetition of more than {MAX_RESULT_LENGTH:,} items is not allowed")
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1 \
+                and right * abs(left).bit_length() > MAX_POWER_BITS:
+            raise SecurityError("a power this large is not allowed")
+        return super().call_binop(context, operator, left, right)
+
+
+class _ConfinedLoader(FileSystemLoader):
+    """A loader that also refuses a symlink leading outside the template folder."""
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        root = Path(self.searchpath[0]).resolve()
+        if not Path(filename).resolve().is_relative_to(root):
+            raise TemplateNotFound(template)
+        return source, filename, uptodate
+
+
 class TemplateStore:
     """The template folder of a playbook, with per-locale fallback to the default locale."""
 
@@ -120,8 +152,8 @@ class TemplateStore:
         self.root = root
         self.default_locale = default_locale
         self.shown_root = shown_root or _shown(root)
-        self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(str(root)),
+        self.env = _CrisisSandbox(
+            loader=_ConfinedLoader(str(root)),
             undefined=StrictUndefined,
             autoescape=lambda name: bool(name and name.endswith((".html", ".htm"))),
             trim_blocks=True,
@@ -160,10 +192,10 @@ class TemplateStore:
         try:
             source = (self.root / name).read_text(encoding="utf-8")
             parsed = self.env.parse(source)
-        except (OSError, UnicodeDecodeError, TemplateSyntaxError):
+            if "recipient" in meta.find_undeclared_variables(parsed):
+                return True
+        except (OSError, UnicodeDecodeError, JinjaTemplateError, RecursionError):
             return True  # rendering will report it
-        if "recipient" in meta.find_undeclared_variables(parsed):
-            return True
         return any(
             self._mentions_recipient(child, seen)
             for child in meta.find_referenced_templates(parsed) if child is not None
@@ -206,9 +238,12 @@ def _bytecode_cache() -> BytecodeCache | None:
     base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     directory = base / "templates" if configured else base / "crisiscomms" / "templates"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        status = directory.stat()
     except OSError:
         return None
+    if status.st_uid != os.getuid() or status.st_mode & 0o022:
+        return None  # others could plant compiled code there: do without the cache
     return _QuietBytecodeCache(str(directory))
 
 
@@ -241,7 +276,11 @@ def _shown(root: Path) -> str:
 def _failing_template(error: BaseException, name: str, root: Path) -> tuple[str, int]:
     """The template file and line that failed (Jinja's rewritten traceback holds them)."""
     if isinstance(error, TemplateSyntaxError):
-        return (error.name or name), error.lineno
+        where = error.name or name
+        if Path(where).is_absolute():  # Jinja's lexer sometimes names the file, not the template
+            with contextlib.suppress(ValueError):
+                where = Path(where).resolve().relative_to(root.resolve()).as_posix()
+        return where, error.lineno
     where, line = name, 0
     root_text = str(root.resolve())
     traceback = error.__traceback__

@@ -134,14 +134,26 @@ def load_suppression(paths: Sequence[Path], default_region: str, *, missing_ok: 
 
 
 def _lines(path: Path, file: BinaryIO, problems: list[str]) -> Iterator[tuple[int, str]]:
-    """Decoded lines with their numbers; an undecodable line becomes a problem."""
+    """Decoded lines with their numbers; an undecodable line becomes a problem.
+
+    A file that is not UTF-8 text at all (UTF-16, binary) is refused: skipping every
+    line would silently message everyone who opted out."""
+    decoded = undecodable = 0
     for number, raw in enumerate(file, start=1):
+        if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise AudienceError(f"{path}:1: the suppression list is UTF-16; save it as UTF-8 (nobody was messaged)")
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
-            yield number, raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as error:
+            undecodable += 1
             problems.append(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x}); line skipped")
+            continue
+        decoded += 1
+        yield number, text
+    if undecodable > decoded:
+        raise AudienceError(f"{path}: the suppression list is not UTF-8 text; save it as UTF-8 (nobody was messaged)")
 
 
 def _load_file(path: Path, file: BinaryIO, suppression: Suppression) -> None:

@@ -154,7 +154,11 @@ def _read_utf8(path: Path, shown: str) -> str:
             raise YamlSourceError(Diagnostic(
                 shown, 0, 0, "error",
                 f"the file is {size:,} bytes; a playbook may be at most {MAX_FILE_BYTES:,} bytes"))
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)  # a device or pipe has no size to check first
+        if len(raw) > MAX_FILE_BYTES:
+            raise YamlSourceError(Diagnostic(
+                shown, 0, 0, "error", f"the file is larger than {MAX_FILE_BYTES:,} bytes, the most a playbook may be"))
     except IsADirectoryError:
         raise YamlSourceError(Diagnostic(shown, 0, 0, "error", "is a directory, not a file")) from None
     except FileNotFoundError:

@@ -7,6 +7,8 @@ transport is several times slower at high concurrency (see
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -16,6 +18,10 @@ from .base import Outcome
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 DEFAULT_TIMEOUT = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+
+
+# httpx logs every request URL at INFO, and Twilio's URLs contain the account SID: keep it out of logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def make_http_client(*, max_connections: int = 100) -> httpx.AsyncClient:
