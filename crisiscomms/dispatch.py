@@ -135,10 +135,12 @@ class _GroupCommit:
             self.ledger.mark_in_flight(self.campaign, [key for keys, _ in waiting for key in keys])
         except Exception as error:
             for _, future in waiting:
-                future.set_exception(error)
+                if not future.done():  # a waiter cancelled by Ctrl-C is gone
+                    future.set_exception(error)
             return
         for _, future in waiting:
-            future.set_result(None)
+            if not future.done():  # cancelled meanwhile: its rows stay in flight, i.e. uncertain next run
+                future.set_result(None)
 
 
 @dataclass

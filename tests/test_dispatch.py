@@ -207,3 +207,24 @@ def test_after_the_first_request_the_channel_runs_at_full_concurrency(ledger: Le
     channel = Slow()
     run(ledger, channel, items(400, same_content=False), concurrency={"email": 40})
     assert channel.most_in_flight == 40
+
+
+def test_group_commit_survives_a_waiter_cancelled_before_the_commit(ledger: Ledger) -> None:
+    """Regression (seen on Ctrl-C in CI): setting the result of a cancelled waiter raised InvalidStateError."""
+    from crisiscomms.dispatch import _GroupCommit
+
+    ledger.ensure_campaign(CAMPAIGN, "n", "p.yaml")
+    ledger.add(CAMPAIGN, [NewRow("sms", "+46701000001", "r1", 2, "sv", None),
+                          NewRow("sms", "+46701000002", "r2", 3, "sv", None)])
+
+    async def scenario() -> None:
+        commit = _GroupCommit(ledger, CAMPAIGN)
+        loop = asyncio.get_running_loop()
+        cancelled, waiting = loop.create_future(), loop.create_future()
+        cancelled.cancel()  # its worker was cancelled by Ctrl-C while the commit was pending
+        commit._waiting = [([("sms", "+46701000001", None)], cancelled), ([("sms", "+46701000002", None)], waiting)]
+        commit._commit()
+        assert waiting.done() and waiting.exception() is None
+
+    asyncio.run(scenario())
+    assert states(ledger) == {"in_flight": 2}

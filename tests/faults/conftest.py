@@ -64,8 +64,8 @@ def cli_env(server: Standin, crash_dir: Path, **extra: str) -> dict[str, str]:
            if not k.startswith(("TWILIO_", "SENDGRID_", "CRISISCOMMS_", "PYTEST_"))}
     env.update(CRISISCOMMS_TWILIO_URL=server.twilio_url, CRISISCOMMS_SENDGRID_URL=server.sendgrid_url,
                TWILIO_ACCOUNT_SID=DEFAULT_TWILIO_SID, TWILIO_AUTH_TOKEN=DEFAULT_TWILIO_TOKEN,
-               SENDGRID_API_KEY=DEFAULT_SENDGRID_KEY, CRISISCOMMS_CRASH_DIR=str(crash_dir), COLUMNS="160",
-               PYTHONUNBUFFERED="1")
+               SENDGRID_API_KEY=DEFAULT_SENDGRID_KEY, CRISISCOMMS_CRASH_DIR=str(crash_dir),
+               CRISISCOMMS_CACHE_DIR=str(crash_dir.parent / "template-cache"), COLUMNS="160", PYTHONUNBUFFERED="1")
     env.update(extra)
     return env
 
