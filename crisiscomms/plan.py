@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -335,9 +334,3 @@ def _region_by_prefix(digits: str) -> str:
             return str(regions[0])
     return "ZZ"
 
-
-def plan_fingerprint(item: PlannedMessage) -> str:
-    """A short hash of what a message says, for the ledger (never the address)."""
-    content = item.content
-    payload = json.dumps(content, sort_keys=True) if isinstance(content, dict) else repr(content)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -30,7 +30,6 @@ from pydantic_core import PydanticCustomError
 from .hours import (
     DatedHours,
     DayGivenTwice,
-    DayHours,
     OpeningHours,
     WeeklySchedule,
     is_valid_timezone,
@@ -413,6 +412,3 @@ def playbook_json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 
-
-def supported_day_hours(value: str) -> DayHours:
-    return parse_day_hours(value)

@@ -17,7 +17,6 @@ PyYAML's safe machinery and builds plain Python data itself, so that it can:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,7 +337,3 @@ class _Builder:
         key = self._build_scalar(node)
         return key if isinstance(key, str) else str(key)
 
-
-def iter_marks(source: SourceMap) -> Iterator[tuple[PathKey, Mark]]:
-    """Every recorded value mark (for tests and tools)."""
-    yield from source.values.items()
