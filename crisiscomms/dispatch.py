@@ -32,6 +32,7 @@ DEFAULT_CONCURRENCY = {"sms": 100, "email": 8, "banner": 1}
 MAX_ATTEMPTS = 6
 BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
+SETTLE_SECONDS = 60.0  # how long a stopped run waits for the answers of requests in flight
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Dispatcher:
         self._retry_tasks: set[asyncio.Task[None]] = set()
         self._proven = {name: asyncio.Event() for name in channels}
         self._crash: Exception | None = None
+        self._active = 0  # batches whose requests are on their way
         self._canary = {name: asyncio.Lock() for name in channels}
 
     async def run(self, items: Iterable[PlannedMessage]) -> DispatchResult:
@@ -212,6 +214,7 @@ class Dispatcher:
         try:
             await self._feed(items)
             await self._settle_all()
+            await self._let_in_flight_finish()
         finally:
             for task in list(self._retry_tasks):
                 task.cancel()
@@ -223,6 +226,12 @@ class Dispatcher:
             raise self._crash
         self.result.interrupted = self.stop.is_set() and self.result.aborted is None
         return self.result
+
+    async def _let_in_flight_finish(self) -> None:
+        """After a stop (Ctrl-C), the requests already on their way get their answers recorded."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while self._active and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
 
     def _concurrency(self, name: str) -> int:
         return max(1, self.settings.concurrency.get(name, DEFAULT_CONCURRENCY.get(name, 4)))
@@ -259,7 +268,11 @@ class Dispatcher:
                 if self.stop.is_set():
                     self._release(batch)
                 else:
-                    await self._send(name, channel, batch)
+                    self._active += 1
+                    try:
+                        await self._send(name, channel, batch)
+                    finally:
+                        self._active -= 1
             except Exception as error:
                 self._crash = self._crash or error  # a bug: stop the run rather than hang with a dead worker
                 self.stop.set()

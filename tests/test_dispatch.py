@@ -228,3 +228,27 @@ def test_group_commit_survives_a_waiter_cancelled_before_the_commit(ledger: Ledg
 
     asyncio.run(scenario())
     assert states(ledger) == {"in_flight": 2}
+
+
+def test_a_stop_lets_requests_in_flight_finish_and_records_them(ledger: Ledger) -> None:
+    class Slow(ScriptedChannel):
+        max_batch: ClassVar[int] = 1
+
+        async def send(self, batch: Sequence[Message]) -> list[SendResult]:
+            await asyncio.sleep(0.05)
+            return [SendResult(Outcome.ACCEPTED) for _ in batch]
+
+    planned = items(40, same_content=False)
+    ledger.ensure_campaign(CAMPAIGN, "n", "p.yaml")
+    ledger.add(CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale, None) for i in planned])
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": Slow()}, DispatchSettings(concurrency={"email": 5}),
+                                stop=stop)
+        asyncio.get_running_loop().call_later(0.12, stop.set)
+        result = await dispatcher.run(planned)
+        assert result.interrupted
+
+    asyncio.run(go())
+    assert "in_flight" not in states(ledger)  # every request that left got its answer recorded

@@ -11,8 +11,6 @@ import signal
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from crisiscomms.testing.standin import Standin
 
 from .conftest import (
@@ -69,13 +67,6 @@ def uncertain_rows(root: Path) -> int:
     return int(count)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: crisiscomms/dispatch.py Dispatcher.run/_settle_all: when Ctrl-C comes while _feed waits on a full "
-    "queue, the first worker to finish releases the next batch, _feed returns, _settle_all returns at once "
-    "(stop is set) and the finally block cancels the workers still waiting for the provider's answer "
-    "(README: 'lets the requests in flight finish'). Those rows stay in_flight (not even shown in the "
-    "summary), become uncertain, and the e-mails among them are held: the resume exits 1 and asks for "
-    "--resend-uncertain although SendGrid accepted them"))
 def test_ctrl_c_lets_emails_in_flight_finish_so_the_resume_needs_no_resend_uncertain(
         tmp_path: Path, standin: Standin) -> None:
     make_project(tmp_path, 60)
