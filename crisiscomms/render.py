@@ -1,7 +1,7 @@
 """Render a notice for one reader: sandboxed Jinja2, the reader's language and clock.
 
 Templates live in ``<templates>/<set>/<locale>/<file>`` (see README,
-"Templates"). The environment is Jinja2's :class:`SandboxedEnvironment` with
+"Templates"). The environment is Jinja2's :class:`ImmutableSandboxedEnvironment` with
 :class:`StrictUndefined`; HTML is autoescaped, text is not; the loader can read
 nothing outside the template folder.
 
@@ -37,7 +37,7 @@ from jinja2.bccache import Bucket, BytecodeCache, FileSystemBytecodeCache
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateError
 from .formatting import (
@@ -117,7 +117,7 @@ MAX_RESULT_LENGTH = 100_000  # characters a string or list repetition may produc
 MAX_POWER_BITS = 4_096
 
 
-class _CrisisSandbox(SandboxedEnvironment):
+class _CrisisSandbox(ImmutableSandboxedEnvironment):
     """The sandbox, plus limits on ``'x' * 10**10`` and ``10 ** 10**10``, which would exhaust memory."""
 
     intercepted_binops = frozenset({"*", "**"})

@@ -185,3 +185,11 @@ def test_special_hours_midnight_close_and_shortcuts(tmp_path: Path) -> None:
     assert chat["closes"] == "24:00"
     assert context["hotline"]["id"] == "hotline"
     assert context["status_link"]["url"] == "https://status.test.example"
+
+
+def test_templates_cannot_change_what_the_next_reader_sees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared context (reach, links, vars) is reused across readers: a template must not be able to mutate it."""
+    path = make_project(tmp_path, {"outage/en/email_subject.txt": "{{ links.append(recipient.name) }}"})
+    assert template_errors(path, monkeypatch) == [
+        "templates/outage/en/email_subject.txt:1: error: not allowed in a template: access to attribute 'append' "
+        "of 'list' object is unsafe."]
