@@ -8,11 +8,8 @@ message and its documented exit code.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -26,6 +23,8 @@ from . import __version__
 from .errors import CrisisCommsError, ExitCode
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .plan import Planner
     from .playbook import Playbook
     from .sending import SendOptions, SendOutcome
@@ -146,15 +145,12 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
       crisiscomms send playbooks/nordvind-storm.yaml --notice storm-outage \\
           --audience examples/customers.csv --dry-run
     """
+    from .ledger import check_ledger_path
     from .plan import Planner, PlanRequest
     from .sending import plan_all
     from .session import open_notice, parse_moment
 
-    if ledger_path.is_dir():
-        from .errors import LedgerError
-
-        raise LedgerError(f"--ledger {ledger_path} is a folder; give the ledger's file name, e.g. "
-                          f"{ledger_path / 'ledger.sqlite'}")
+    check_ledger_path(ledger_path)
     session = open_notice(playbook, notice_id)
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
@@ -170,7 +166,8 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
             settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, concurrency),
                                         rates=settings.rates)
         options = SendOptions(ledger=ledger_path, dispatch=settings, resend_uncertain=resend_uncertain)
-        _send_for_real(planner, options, skipped_out, yes=yes, at=at.isoformat(timespec="minutes"))
+        _send_for_real(planner, options, skipped_out, yes=yes, at=at.isoformat(timespec="minutes"),
+                       json_summary=output_format == "json")
         return
     summary = plan_all(planner, skipped_out)
     if output_format == "json":
@@ -188,9 +185,11 @@ def _rates(playbook: Playbook, sms_rate: float | None, email_rate: float | None)
     return {"sms": sms_rate or (sms.rate if sms else None), "email": email_rate or (email.rate if email else None)}
 
 
-def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | None, *, yes: bool, at: str) -> None:
+def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | None, *, yes: bool, at: str,
+                   json_summary: bool) -> None:
     """Plan against the ledger, confirm, dispatch with progress, report; exit code by the outcome."""
     import asyncio
+    import contextlib
     import signal
 
     from rich.console import Console
@@ -199,7 +198,7 @@ def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | N
     from .errors import UsageError
     from .sending import SendRun
 
-    console = Console()
+    console = Console(stderr=json_summary)  # with --format json, stdout carries only the JSON summary
     run = SendRun(planner, options)
     try:
         preparation = run.prepare(skipped_out)
@@ -227,6 +226,8 @@ def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | N
     finally:
         run.close()
     print_send_outcome(outcome, console)
+    if json_summary:
+        click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
     if outcome.dispatch.aborted is not None:
         raise outcome.dispatch.aborted
     if outcome.dispatch.interrupted:
@@ -241,6 +242,8 @@ def _stdin_is_terminal() -> bool:
 
 def _first_stop_then_hard(stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
     """First Ctrl-C: stop dispatching and settle what is in flight. Second: stop at once."""
+    import signal
+
     if stop.is_set():
         loop.remove_signal_handler(signal.SIGINT)
         raise KeyboardInterrupt

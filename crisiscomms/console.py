@@ -16,7 +16,7 @@ from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent
 from .report import ReportRow
 from .safetext import visible
-from .sending import Decision, Preparation, SendOutcome
+from .sending import Decision, Preparation, SendOutcome, next_steps
 
 
 def print_preview(preview: Preview, console: Console) -> None:
@@ -206,41 +206,6 @@ def print_send_outcome(outcome: SendOutcome, console: Console) -> None:
     console.print(table)
     for line in next_steps(outcome):
         console.print(f"• {line}")
-
-
-def next_steps(outcome: SendOutcome) -> list[str]:
-    steps: list[str] = []
-    result = outcome.dispatch
-    if result.aborted is not None:
-        steps.append(f"The provider refused the run: {result.aborted}. Fix it and run the same command again; "
-                     "nothing accepted so far will be sent twice.")
-    if result.interrupted:
-        steps.append("Stopped by Ctrl-C. Run the same command again to resume where it stopped.")
-    if outcome.reconciled:
-        found, resend, unknown = (outcome.reconciled[k] for k in ("found", "resend", "unknown"))
-        steps.append(f"Checked {found + resend + unknown} uncertain SMS with Twilio: {found} had gone out, "
-                     f"{resend} had not (sent now), {unknown} could not be checked (still uncertain).")
-    uncertain_sms, uncertain_email = outcome.total("uncertain", "sms"), outcome.total("uncertain", "email")
-    if uncertain_sms:
-        steps.append(f"{uncertain_sms:,} SMS are uncertain (no answer from Twilio). Run the same command again: "
-                     "it checks with Twilio and resends only those that did not go out.")
-    if uncertain_email:
-        steps.append(f"{uncertain_email:,} e-mails are uncertain. Run the same command with --resend-uncertain "
-                     "to send them again (some may arrive twice).")
-    if outcome.retryable_failures:
-        steps.append(f"{outcome.retryable_failures:,} messages failed after retries (throttling, errors). "
-                     "Run the same command again to retry them.")
-    if outcome.total("pending"):
-        steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Run the same command again.")
-    if outcome.total("deferred"):
-        steps.append(f"{outcome.total('deferred'):,} SMS wait for the end of the recipients' quiet hours. "
-                     "Run the same command again after that (e.g. from cron) to send them.")
-    if outcome.permanent_failures:
-        steps.append(f"{outcome.permanent_failures:,} messages were rejected by the provider for good. "
-                     f"See: crisiscomms report --campaign {outcome.campaign} --format csv")
-    if not steps:
-        steps.append("Everything was accepted by the providers. Delivery receipts come later from them.")
-    return steps
 
 
 def print_report(campaign: str, rows: Iterable[ReportRow], console: Console) -> None:

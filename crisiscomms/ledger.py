@@ -121,6 +121,16 @@ class Outcome:
     permanent: bool = False
 
 
+def check_ledger_path(path: Path) -> None:
+    """Refuse, before any planning, a ledger path that can never be a file."""
+    if path.is_dir():
+        raise LedgerError(f"--ledger {path} is a folder; give the ledger's file name, e.g. {path / 'ledger.sqlite'}")
+    folder = next((p for p in path.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise LedgerError(f"cannot write the ledger {path}: {folder} is a file, not a folder. Nothing was sent. "
+                          "Choose another file with --ledger PATH.")
+
+
 def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 

@@ -136,6 +136,16 @@ class SendOutcome:
     dispatch: DispatchResult
     reconciled: Counter[str] = field(default_factory=Counter)  # found / resend / unknown
 
+    def as_dict(self) -> dict[str, object]:
+        """The outcome for tools (``send --format json``): counts per channel and state, and the next steps."""
+        by_channel: dict[str, dict[str, int]] = {}
+        for (channel, _, state), count in sorted(self.counts.items()):
+            by_channel.setdefault(channel, {})
+            by_channel[channel][state] = by_channel[channel].get(state, 0) + count
+        return {"campaign": self.campaign, "counts": by_channel, "complete": self.complete,
+                "rejected": self.permanent_failures, "aborted": str(self.dispatch.aborted or "") or None,
+                "interrupted": self.dispatch.interrupted, "next_steps": next_steps(self)}
+
     def total(self, state: str, channel: str | None = None) -> int:
         return sum(n for (c, _, s), n in self.counts.items() if s == state and channel in (None, c))
 
@@ -294,3 +304,38 @@ class SendRun:
 
 
 LOOKUP_CHUNK = 400
+
+
+def next_steps(outcome: SendOutcome) -> list[str]:
+    steps: list[str] = []
+    result = outcome.dispatch
+    if result.aborted is not None:
+        steps.append(f"The provider refused the run: {result.aborted}. Fix it and run the same command again; "
+                     "nothing accepted so far will be sent twice.")
+    if result.interrupted:
+        steps.append("Stopped by Ctrl-C. Run the same command again to resume where it stopped.")
+    if outcome.reconciled:
+        found, resend, unknown = (outcome.reconciled[k] for k in ("found", "resend", "unknown"))
+        steps.append(f"Checked {found + resend + unknown} uncertain SMS with Twilio: {found} had gone out, "
+                     f"{resend} had not (sent now), {unknown} could not be checked (still uncertain).")
+    uncertain_sms, uncertain_email = outcome.total("uncertain", "sms"), outcome.total("uncertain", "email")
+    if uncertain_sms:
+        steps.append(f"{uncertain_sms:,} SMS are uncertain (no answer from Twilio). Run the same command again: "
+                     "it checks with Twilio and resends only those that did not go out.")
+    if uncertain_email:
+        steps.append(f"{uncertain_email:,} e-mails are uncertain. Run the same command with --resend-uncertain "
+                     "to send them again (some may arrive twice).")
+    if outcome.retryable_failures:
+        steps.append(f"{outcome.retryable_failures:,} messages failed after retries (throttling, errors). "
+                     "Run the same command again to retry them.")
+    if outcome.total("pending"):
+        steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Run the same command again.")
+    if outcome.total("deferred"):
+        steps.append(f"{outcome.total('deferred'):,} SMS wait for the end of the recipients' quiet hours. "
+                     "Run the same command again after that (e.g. from cron) to send them.")
+    if outcome.permanent_failures:
+        steps.append(f"{outcome.permanent_failures:,} messages were rejected by the provider for good. "
+                     f"See: crisiscomms report --campaign {outcome.campaign} --format csv")
+    if not steps:
+        steps.append("Everything was accepted by the providers. Delivery receipts come later from them.")
+    return steps

@@ -52,11 +52,6 @@ def test_unwritable_ledger_with_json_output_gives_tools_nothing_on_stdout_and_ex
     assert not (project / "site").exists()  # not even the banner file
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor): send --ledger PATH whose folder is a file: the error is 'afile/opted-out-sms.txt: the "
-    "suppression list cannot be read (Not a directory)' (Planner._load_suppression reads the STOP list beside "
-    "the ledger before Ledger.open) instead of naming the ledger and --ledger; exit code 3 and nothing sent "
-    "are right"))
 def test_ledger_in_a_folder_that_cannot_exist_is_named_as_the_ledger(project: Path, standin: Standin) -> None:
     (project / "afile").write_text("not a folder", encoding="utf-8")
     code, _stdout, stderr = send_json("--ledger", "afile/ledger.sqlite")
@@ -65,10 +60,6 @@ def test_ledger_in_a_folder_that_cannot_exist_is_named_as_the_ledger(project: Pa
     assert "cannot write the ledger afile/ledger.sqlite" in stderr
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: crisiscomms/cli.py send: --format json is ignored by a real send (_send_for_real always prints Rich "
-    "text), so a tool asking for JSON gets tables and progress bars; README lists --format text|json as 'the "
-    "summary for people or tools'"))
 def test_real_send_with_format_json_prints_one_json_object(project: Path, standin: Standin) -> None:
     code, stdout, _ = send_json("--channels", "sms")
     assert code == 0 and len(standin.sms) == 30
