@@ -25,10 +25,6 @@ from .errors import CrisisCommsError, ExitCode
 if TYPE_CHECKING:
     import asyncio
 
-    from .plan import Planner
-    from .playbook import Playbook
-    from .sending import SendOptions, SendOutcome
-
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -105,137 +101,6 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
-@cli.command()
-@click.argument("playbook", type=click.Path(path_type=Path))
-@click.option("--notice", "notice_id", required=True, help="Id of the notice to send.")
-@click.option("--audience", required=True, type=click.Path(path_type=Path),
-              help="CSV or JSON Lines file of recipients.")
-@click.option("--dry-run", is_flag=True, help="Plan and preview everything; send nothing, write no ledger.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--channels", callback=_channel_list, metavar="LIST",
-              help="Only these of the notice's channels, e.g. sms,email.")
-@click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals).")
-@click.option("--ignore-quiet-hours", is_flag=True, help="Send non-critical SMS during quiet hours too.")
-@click.option("--default-region", metavar="CC", help="Region for national phone numbers (default: the playbook's).")
-@click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path),
-              help="Opt-out list (phone or e-mail per line, or CSV); repeatable.")
-@click.option("--skipped-out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write every skipped message (line, id, channel, reason) to this CSV.")
-@click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the banner JSON here instead of the playbook's path.")
-@click.option("--campaign", metavar="NAME", help="Campaign name in the ledger (default: notice id + content hash).")
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
-              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger (SQLite).")
-@click.option("--concurrency", type=click.IntRange(1, 1000), help="Requests in flight per channel at most.")
-@click.option("--sms-rate", type=click.FloatRange(min=0.1), callback=_finite,
-              help="SMS per second at most (default: playbook).")
-@click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
-              help="E-mail requests per second at most (default: playbook).")
-@click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
-def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_format: str,
-         channels: tuple[str, ...], at_text: str | None, ignore_quiet_hours: bool, default_region: str | None,
-         suppress: tuple[Path, ...], skipped_out: Path | None, banner_out: Path | None,
-         campaign: str | None, ledger_path: Path, concurrency: int | None, sms_rate: float | None,
-         email_rate: float | None, resend_uncertain: bool, yes: bool) -> None:
-    """Send a notice to an audience (SMS, email, site banner).
-
-    \b
-    Example:
-      crisiscomms send playbooks/nordvind-storm.yaml --notice storm-outage \\
-          --audience examples/customers.csv --dry-run
-    """
-    from .ledger import check_ledger_path
-    from .plan import Planner, PlanRequest
-    from .sending import plan_all
-    from .session import open_notice, parse_moment
-
-    check_ledger_path(ledger_path)
-    session = open_notice(playbook, notice_id)
-    at = parse_moment(at_text, session.playbook.organisation.timezone)
-    request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
-                          default_region=default_region, suppress=suppress, banner_out=banner_out,
-                          campaign=campaign, stop_list=ledger_path.parent / "opted-out-sms.txt")
-    planner = Planner(session, request)
-    if not dry_run:
-        from .dispatch import DispatchSettings
-        from .sending import SendOptions
-
-        settings = DispatchSettings(rates=_rates(session.playbook, sms_rate, email_rate))
-        if concurrency:
-            settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, concurrency),
-                                        rates=settings.rates)
-        options = SendOptions(ledger=ledger_path, dispatch=settings, resend_uncertain=resend_uncertain)
-        _send_for_real(planner, options, skipped_out, yes=yes, at=at.isoformat(timespec="minutes"),
-                       json_summary=output_format == "json")
-        return
-    summary = plan_all(planner, skipped_out)
-    if output_format == "json":
-        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False))
-        return
-    from rich.console import Console
-
-    from .console import print_plan_summary
-
-    print_plan_summary(summary, Console(), dry_run=True, at=at.isoformat(timespec="minutes"))
-
-
-def _rates(playbook: Playbook, sms_rate: float | None, email_rate: float | None) -> dict[str, float | None]:
-    sms, email = playbook.providers.sms, playbook.providers.email
-    return {"sms": sms_rate or (sms.rate if sms else None), "email": email_rate or (email.rate if email else None)}
-
-
-def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | None, *, yes: bool, at: str,
-                   json_summary: bool) -> None:
-    """Plan against the ledger, confirm, dispatch with progress, report; exit code by the outcome."""
-    import asyncio
-    import contextlib
-    import signal
-
-    from rich.console import Console
-
-    from .console import SendProgress, confirm_send, print_plan_summary, print_preparation, print_send_outcome
-    from .errors import UsageError
-    from .sending import SendRun
-
-    console = Console(stderr=json_summary)  # with --format json, stdout carries only the JSON summary
-    run = SendRun(planner, options)
-    try:
-        preparation = run.prepare(skipped_out)
-        print_plan_summary(preparation.summary, console, dry_run=False, at=at)
-        print_preparation(preparation, console)
-        if preparation.to_send + preparation.uncertain_sms == 0:
-            console.print("Nothing to send now.")
-        elif not yes:
-            if not _stdin_is_terminal():
-                raise UsageError("refusing to send without a confirmation: run it in a terminal, or add --yes")
-            if not confirm_send(preparation, console, lambda prompt: click.prompt(prompt, default="",
-                                                                               show_default=False)):
-                console.print("Not confirmed. Nothing was sent.")
-                raise SystemExit(ExitCode.FAILED)
-
-        async def go() -> SendOutcome:
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGINT, _first_stop_then_hard, stop, loop)
-            with SendProgress(preparation, console) as progress:
-                return await run.execute(on_progress=progress, stop=stop)
-
-        outcome = asyncio.run(go())
-    finally:
-        run.close()
-    print_send_outcome(outcome, console)
-    if json_summary:
-        click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
-    if outcome.dispatch.aborted is not None:
-        raise outcome.dispatch.aborted
-    if outcome.dispatch.interrupted:
-        raise SystemExit(ExitCode.INTERRUPTED)
-    if not outcome.complete or outcome.permanent_failures:
-        raise SystemExit(ExitCode.FAILED)
-
-
 def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
@@ -308,42 +173,6 @@ def _write_output(text: str, out: Path | None) -> None:
     except OSError as error:
         raise InputError(f"cannot write {out}: {error.strerror}") from None
     click.echo(f"Wrote {out}", err=True)
-
-
-@cli.command()
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
-              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
-@click.option("--campaign", help="Campaign to report (default: the newest).")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="json prints one object per line.")
-@click.option("--unmasked", is_flag=True, help="Show full phone numbers and e-mail addresses.")
-def report(ledger_path: Path, campaign: str | None, output_format: str, unmasked: bool) -> None:
-    """Export per-recipient outcomes of a send from the ledger.
-
-    \b
-    Example:
-      crisiscomms report --campaign storm-outage-fd32f93d --format csv > outcomes.csv
-    """
-    from .report import as_csv, as_json_lines, choose_campaign, open_report_ledger, report_rows
-
-    ledger = open_report_ledger(ledger_path)
-    try:
-        chosen = choose_campaign(ledger, campaign)
-        rows = report_rows(ledger, chosen, unmasked=unmasked)
-        if output_format == "csv":
-            for chunk in as_csv(rows):
-                click.echo(chunk, nl=False)
-        elif output_format == "json":
-            for line in as_json_lines(chosen, rows):
-                click.echo(line, nl=False)
-        else:
-            from rich.console import Console
-
-            from .console import print_report
-
-            print_report(chosen, rows, Console())
-    finally:
-        ledger.close()
 
 
 @cli.group()
@@ -433,5 +262,12 @@ def _write_traceback() -> str:
     directory = Path(os.environ.get("CRISISCOMMS_CRASH_DIR", tempfile.gettempdir()))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"crisiscomms-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    path.write_text(traceback.format_exc(), encoding="utf-8")
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a traceback may hold addresses
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(traceback.format_exc())
     return str(path)
+
+
+from . import cli_campaign  # noqa: E402  (registers plan, approve, send and report on the group)
+
+__all__ = ["cli", "cli_campaign", "main"]

@@ -11,12 +11,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from .campaign.send import Preparation, SendOutcome, next_steps
+from .ledger.base import Decision
 from .plan import PlanSummary
 from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent
 from .report import ReportRow
 from .safetext import visible
-from .sending import Decision, Preparation, SendOutcome, next_steps
 
 
 def print_preview(preview: Preview, console: Console) -> None:
@@ -109,29 +110,6 @@ def _print_samples(summary: PlanSummary, console: Console) -> None:
         if channel == "banner" or isinstance(content, dict):
             continue
         console.print(Panel(_content_table(content), title=f"sample: {channel} · {locale}", title_align="left"))
-
-
-def print_preparation(preparation: Preparation, console: Console) -> None:
-    """What the ledger changes about the plan: earlier runs, uncertain messages, other campaigns."""
-    done = preparation.count(Decision.DONE)
-    if done:
-        console.print(f"Resuming: {done:,} messages were accepted in an earlier run and are not sent again.")
-    if preparation.uncertain_sms:
-        console.print(f"{preparation.uncertain_sms:,} SMS may have gone out in an earlier run; they are checked "
-                      "against Twilio's message list first and resent only if Twilio has no such message.")
-    held_email = preparation.count(Decision.UNCERTAIN, "email")
-    if held_email:
-        console.print(f"[yellow]{held_email:,} e-mails may have gone out in an earlier run; they are NOT resent "
-                      "(add --resend-uncertain to send them again; some people may get them twice).[/]")
-    held = preparation.count(Decision.HELD)
-    if held:
-        console.print(f"{held:,} messages were rejected by the provider before and are not retried "
-                      "(see crisiscomms report).")
-    for campaign, accepted in preparation.other_campaigns:
-        console.print(f"[bold yellow]warning:[/] this notice was already sent as campaign {campaign} "
-                      f"({accepted:,} accepted). The text has changed since, so this is a new campaign and "
-                      f"those people will get the new text too. To resume the old one instead, add "
-                      f"--campaign {campaign}.")
 
 
 def confirm_send(preparation: Preparation, console: Console, ask: Callable[[str], str]) -> bool:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .channels.base import BodyFingerprint, Channel, Message, Outcome, ProviderRejected, SendResult
-from .ledger import Ledger
-from .ledger import Outcome as LedgerOutcome
+from .ledger.base import Holder, Ledger
+from .ledger.base import Outcome as LedgerOutcome
 from .plan import PlannedMessage
 from .render import SmsContent
 
@@ -32,6 +32,7 @@ DEFAULT_CONCURRENCY = {"sms": 100, "email": 8, "banner": 1}
 MAX_ATTEMPTS = 6
 BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0
+FLUSH_SECONDS = 0.25  # outcomes are written at least this often
 SETTLE_SECONDS = 60.0  # how long a stopped run waits for the answers of requests in flight
 
 
@@ -119,8 +120,8 @@ class AdaptiveRate:
 class _GroupCommit:
     """Marks rows in flight: one ledger transaction for all who asked in this turn of the loop."""
 
-    def __init__(self, ledger: Ledger, campaign: str) -> None:
-        self.ledger, self.campaign = ledger, campaign
+    def __init__(self, ledger: Ledger, campaign: str, holder: Holder) -> None:
+        self.ledger, self.campaign, self.holder = ledger, campaign, holder
         self._waiting: list[tuple[Sequence[tuple[str, str, str | None]], asyncio.Future[None]]] = []
 
     async def mark(self, keys: Sequence[tuple[str, str, str | None]]) -> None:
@@ -133,7 +134,7 @@ class _GroupCommit:
     def _commit(self) -> None:
         waiting, self._waiting = self._waiting, []
         try:
-            self.ledger.mark_in_flight(self.campaign, [key for keys, _ in waiting for key in keys])
+            self.ledger.mark_in_flight(self.campaign, self.holder, [key for keys, _ in waiting for key in keys])
         except Exception as error:
             for _, future in waiting:
                 if not future.done():  # a waiter cancelled by Ctrl-C is gone
@@ -189,8 +190,8 @@ class _Grouper:
 
 class Dispatcher:
     def __init__(self, ledger: Ledger, campaign: str, channels: dict[str, Channel], settings: DispatchSettings,
-                 *, on_progress: ProgressCallback | None = None, on_suppress: SuppressCallback | None = None,
-                 stop: asyncio.Event | None = None) -> None:
+                 *, holder: Holder, on_progress: ProgressCallback | None = None,
+                 on_suppress: SuppressCallback | None = None, stop: asyncio.Event | None = None) -> None:
         self.ledger, self.campaign, self.channels, self.settings = ledger, campaign, channels, settings
         self.on_progress = on_progress or (lambda channel, state, count: None)
         self.on_suppress = on_suppress or (lambda number: None)
@@ -198,7 +199,7 @@ class Dispatcher:
         self.result = DispatchResult()
         self.rates = {name: AdaptiveRate(settings.rates.get(name)) for name in channels}
         self._queues: dict[str, asyncio.Queue[list[_Work] | None]] = {}
-        self._commit = _GroupCommit(ledger, campaign)
+        self._commit = _GroupCommit(ledger, campaign, holder)
         self._retry_tasks: set[asyncio.Task[None]] = set()
         self._proven = {name: asyncio.Event() for name in channels}
         self._crash: Exception | None = None
@@ -207,7 +208,7 @@ class Dispatcher:
 
     async def run(self, items: Iterable[PlannedMessage]) -> DispatchResult:
         """Send every item; returns when all are settled, or stopped, or the provider refused the run."""
-        workers: list[asyncio.Task[None]] = []
+        workers: list[asyncio.Task[None]] = [asyncio.create_task(self._flush_on_a_timer())]
         for name in self.channels:
             self._queues[name] = asyncio.Queue(maxsize=2 * self._concurrency(name))
             workers.extend(asyncio.create_task(self._worker(name)) for _ in range(self._concurrency(name)))
@@ -226,6 +227,17 @@ class Dispatcher:
             raise self._crash
         self.result.interrupted = self.stop.is_set() and self.result.aborted is None
         return self.result
+
+    async def _flush_on_a_timer(self) -> None:
+        """Outcomes reach the ledger within a flush interval, also while every worker waits out a back-off."""
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                self.ledger.flush()
+            except Exception as error:
+                self._crash = self._crash or error
+                self.stop.set()
+                return
 
     async def _let_in_flight_finish(self) -> None:
         """After a stop (Ctrl-C), the requests already on their way get their answers recorded."""

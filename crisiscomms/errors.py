@@ -19,7 +19,9 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command-line usage
     INPUT = 3  # input could not be read or is invalid
     PROVIDER = 4  # provider credentials or configuration rejected
+    REFUSED = 5  # the send needs a decision first: an approval, or a choice about a changed text
     INTERNAL = 70  # a bug: the traceback was written to a file
+    BUSY = 75  # another sender holds the campaign (try again later)
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -67,7 +69,7 @@ class ProviderError(CrisisCommsError):
     exit_code = ExitCode.PROVIDER
 
 
-class NotAvailableYet(CrisisCommsError):
-    """A registered command whose implementation has not landed yet."""
+class SendRefused(CrisisCommsError):
+    """The send needs a decision first (an approval, or what to do about a changed text): nothing was sent."""
 
-    exit_code = ExitCode.FAILED
+    exit_code = ExitCode.REFUSED

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,8 +25,9 @@ from .banner import build_banner_document
 from .errors import AudienceError, UsageError
 from .hours import zone_info
 from .playbook import quiet_window
-from .render import CHANNEL_FILES, Content, NoticeRenderer, SmsContent
-from .session import NoticeSession
+from .render import CHANNEL_FILES, BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .session import NoticeSession, campaign_key
+from .smsenc import analyse
 from .suppression import Suppression, load_suppression
 
 
@@ -54,6 +55,7 @@ class PlannedMessage:
     timezone: str
     render: Callable[[], Content | dict[str, Any]]  # the banner's content is its whole document
     not_before: dt.datetime | None = None  # deferred by quiet hours
+    view: dict[str, Any] | None = None  # what the rendering needs about the reader (frozen into a plan)
     _content: Content | dict[str, Any] | None = None
 
     @property
@@ -88,23 +90,8 @@ class PlanRequest:
     default_region: str | None = None
     suppress: tuple[Path, ...] = ()
     banner_out: Path | None = None
-    campaign: str | None = None
-    stop_list: Path | None = None  # numbers that replied STOP in earlier runs (may not exist yet)
-
-
-def campaign_id(session: NoticeSession) -> str:
-    """``<notice id>-<8 hex>``: the notice and its templates' content, so that a changed text is a new campaign."""
-    digest = hashlib.sha256()
-    digest.update(session.notice.model_dump_json().encode())
-    root = (session.base_dir / session.playbook.templates).resolve()
-    template_set = session.notice.templates or session.notice_id
-    folders = [root / template_set, *sorted(p for p in root.glob("_*") if p.is_dir())]
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                digest.update(path.relative_to(root).as_posix().encode())
-                digest.update(path.read_bytes())
-    return f"{session.notice_id}-{digest.hexdigest()[:8]}"
+    campaign: str | None = None  # a name instead of the notice id (the organisation is always part of it)
+    stopped: tuple[str, ...] = ()  # E.164 numbers on the ledger's STOP list
 
 
 class Planner:
@@ -119,7 +106,7 @@ class Planner:
         if self.region not in phonenumbers.SUPPORTED_REGIONS:
             raise UsageError(f"--default-region '{request.default_region}' is not a two-letter country code like SE")
         self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at)
-        self.campaign = request.campaign or campaign_id(session)
+        self.campaign = campaign_key(session, request.campaign)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
         self._seen = KeySet()
@@ -136,8 +123,8 @@ class Planner:
     def _load_suppression(self) -> Suppression:
         playbook_lists = [self.session.base_dir / name for name in self.session.playbook.suppression]
         suppression = load_suppression([*playbook_lists, *self.request.suppress], self.region)
-        if self.request.stop_list is not None:
-            suppression.merge(load_suppression([self.request.stop_list], self.region, missing_ok=True))
+        for number in self.request.stopped:
+            suppression.add_phone(number)
         return suppression
 
     def _quiet_window(self) -> tuple[int, int] | None:
@@ -158,7 +145,7 @@ class Planner:
             if banner_path is not None:
                 document = build_banner_document(self.renderer)
                 yield PlannedMessage("banner", 0, "banner", str(banner_path), playbook.organisation.default_locale,
-                                     playbook.organisation.timezone, lambda: document)
+                                     playbook.organisation.timezone, lambda: document, view=document)
             for row in audience:
                 if isinstance(row, MalformedRow):
                     for channel in person_channels:
@@ -185,11 +172,13 @@ class Planner:
         if not self._seen.add(key):
             return SkippedMessage(person.line, person.id, channel, SkipReason.DUPLICATE)
         not_before = self._not_before(person.timezone) if channel == "sms" else None
+        view = _recipient_view(person)
         return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone,
-                              partial(self._render, channel, person), not_before)
+                              partial(self._render, channel, person.locale, person.timezone, view), not_before,
+                              view=view)
 
-    def _render(self, channel: str, person: Recipient) -> Content:
-        return self.renderer.render(channel, person.locale, person.timezone, _recipient_view(person))
+    def _render(self, channel: str, locale: str, timezone: str, view: dict[str, Any]) -> Content:
+        return self.renderer.render(channel, locale, timezone, view)
 
     def _address(self, person: Recipient, channel: str) -> str | SkipReason:
         if person.channels is not None and channel not in person.channels:
@@ -312,6 +301,59 @@ class PlanSummary:
             "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
             "banner_path": str(self.banner_path) if self.banner_path else None,
         }
+
+
+    def to_json(self) -> str:
+        """Everything needed to show this summary again later (``plan show``), samples included."""
+        samples = [{"locale": locale, "channel": channel, **_content_fields(content)}
+                   for (locale, channel), content in sorted(self.samples.items())]
+        return json.dumps({
+            "notice": self.notice, "campaign": self.campaign, "channels": list(self.channels),
+            "prices": self.prices, "currency": self.currency,
+            "banner_path": str(self.banner_path) if self.banner_path else None,
+            "planned": self.planned, "skipped": self.skipped, "deferred": self.deferred,
+            "deferred_until": [m.isoformat() for m in self.deferred_until],
+            "locales": self.locales, "sms_segments": self.sms_segments, "cost": self.cost,
+            "unpriced_segments": self.unpriced_segments, "samples": samples,
+            "suppression_problems": self.suppression_problems}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> PlanSummary:
+        data = json.loads(text)
+        summary = cls(notice=data["notice"], campaign=data["campaign"], channels=tuple(data["channels"]),
+                      prices=data["prices"], currency=data["currency"],
+                      banner_path=Path(data["banner_path"]) if data["banner_path"] else None,
+                      planned=Counter(data["planned"]), skipped=Counter(data["skipped"]),
+                      deferred=Counter(data["deferred"]),
+                      deferred_until=[dt.datetime.fromisoformat(m) for m in data["deferred_until"]],
+                      locales={loc: Counter(c) for loc, c in data["locales"].items()},
+                      sms_segments=data["sms_segments"], cost=data["cost"],
+                      unpriced_segments=data["unpriced_segments"],
+                      suppression_problems=data["suppression_problems"])
+        for sample in data["samples"]:
+            summary.samples[(sample["locale"], sample["channel"])] = _content_from(sample)
+        return summary
+
+
+def _content_fields(content: Content | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(content, dict):
+        return {"kind": "document", "document": content}
+    if isinstance(content, SmsContent):
+        return {"kind": "sms", "text": content.text}
+    if isinstance(content, EmailContent):
+        return {"kind": "email", "subject": content.subject, "text": content.text, "html": content.html}
+    return {"kind": "banner", "title": content.title, "body": content.body}
+
+
+def _content_from(sample: dict[str, Any]) -> Content | dict[str, Any]:
+    kind = sample["kind"]
+    if kind == "document":
+        return dict(sample["document"])
+    if kind == "sms":
+        return SmsContent(sample["text"], analyse(sample["text"]))
+    if kind == "email":
+        return EmailContent(sample["subject"], sample["text"], sample["html"])
+    return BannerContent(sample["title"], sample["body"])
 
 
 def summary_for(planner: Planner) -> PlanSummary:

@@ -279,6 +279,9 @@ class Link(_Model):
     kind: LinkKind = "other"
 
 
+Approval = Literal["required", "none"]
+
+
 class Notice(_Model):
     """One message to send: what it says is in its templates."""
 
@@ -289,6 +292,9 @@ class Notice(_Model):
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
+    approval: Approval | None = Field(
+        None, description="'required': a second operator must approve each plan of this notice before it is sent "
+                          "(default: the playbook's 'approval').")
 
     @field_validator("channels")
     @classmethod
@@ -367,6 +373,9 @@ class Providers(_Model):
     sms: SmsSettings | None = None
     email: EmailSettings | None = None
     banner: BannerSettings | None = None
+    ledger: str | None = Field(
+        default=None, description="The send ledger: a file relative to this playbook. --ledger and CRISISCOMMS_LEDGER "
+                          "come first; default: a per-user file under the user state directory.")
 
 
 class Playbook(_Model):
@@ -386,6 +395,8 @@ class Playbook(_Model):
     notices: dict[Id, Notice] = Field(min_length=1)
     providers: Providers = Field(default_factory=Providers)
     suppression: list[str] = Field(default_factory=list, description="Opt-out lists, relative to this file.")
+    approval: Approval = Field("none", description="'required': every notice's plans need a second operator's "
+                                                   "approval before they are sent (a notice may say otherwise).")
     audience_fields: list[Id] = Field(
         default_factory=list,
         description="Extra audience columns the templates use (e.g. customer_number); "
@@ -394,6 +405,9 @@ class Playbook(_Model):
     @cached_property
     def route_hours(self) -> dict[str, OpeningHours]:
         return {rid: r.opening_hours(self.organisation.timezone) for rid, r in self.routes.items()}
+
+    def approval_required(self, notice_id: str) -> bool:
+        return (self.notices[notice_id].approval or self.approval) == "required"
 
     def notice_inquiries(self, notice_id: str) -> list[str]:
         chosen = self.notices[notice_id].inquiries

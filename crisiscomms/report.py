@@ -13,10 +13,9 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import InputError, UsageError
-from .ledger import Ledger, Row
+from .ledger.base import Ledger, Row
 
 COLUMNS = ("id", "channel", "address", "locale", "status", "provider_id", "error_code", "error", "attempts", "time")
 
@@ -48,20 +47,14 @@ def mask_address(channel: str, address: str) -> str:
     return address
 
 
-def open_report_ledger(path: Path) -> Ledger:
-    if not path.exists():
-        raise InputError(f"no ledger at {path}; give the one the send used with --ledger PATH")
-    return Ledger.open(path)
-
-
 def choose_campaign(ledger: Ledger, campaign: str | None) -> str:
-    known = [name for name, _, _ in ledger.campaigns()]
+    known = [info.campaign for info in ledger.campaigns()]
     if not known:
-        raise InputError(f"the ledger {ledger.path} has no campaigns yet")
+        raise InputError(f"the ledger {ledger.location} has no campaigns yet")
     if campaign is None:
         return known[-1]
     if campaign not in known:
-        raise UsageError(f"campaign '{campaign}' is not in {ledger.path} (campaigns: {', '.join(known)})")
+        raise UsageError(f"campaign '{campaign}' is not in {ledger.location} (campaigns: {', '.join(known)})")
     return campaign
 
 

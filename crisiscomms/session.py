@@ -7,6 +7,8 @@ banner) starts here, so they all refuse an invalid playbook the same way.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,3 +61,14 @@ def parse_moment(text: str | None, timezone: str) -> dt.datetime:
     except ValueError:
         raise UsageError(f"--at '{text}' is not an ISO 8601 time such as 2026-11-28T03:00+01:00") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone_info(timezone))
+
+
+def organisation_slug(name: str) -> str:
+    """``Nordvind Energi AB`` → ``nordvind-energi-ab``."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "organisation"
+
+
+def campaign_key(session: NoticeSession, name: str | None = None) -> str:
+    """``<organisation>/<notice or name>``: one campaign per notice of an organisation, in any ledger."""
+    return f"{organisation_slug(session.playbook.organisation.name)}/{name or session.notice_id}"

@@ -44,3 +44,13 @@ def in_data_dir() -> Iterator[Path]:
         yield DATA
     finally:
         os.chdir(previous)
+
+
+@pytest.fixture(autouse=True)
+def private_ledger_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own per-user state folder (where the default ledger lives) and no ledger override."""
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.delenv("CRISISCOMMS_LEDGER", raising=False)
+    monkeypatch.delenv("CRISISCOMMS_OPERATOR", raising=False)
+    return state

@@ -13,9 +13,11 @@ import pytest
 
 from crisiscomms.channels.base import Message, Outcome, ProviderRejected, SendResult
 from crisiscomms.dispatch import AdaptiveRate, Dispatcher, DispatchSettings, backoff_delay
-from crisiscomms.ledger import Ledger, NewRow
+from crisiscomms.ledger.sqlite import SqliteLedger as Ledger
 from crisiscomms.plan import PlannedMessage
 from crisiscomms.render import EmailContent
+
+from .ledger_rows import HOLDER, NewRow, seed
 
 CAMPAIGN = "c1"
 
@@ -61,12 +63,11 @@ def items(count: int, *, same_content: bool = True) -> list[PlannedMessage]:
 
 def run(ledger: Ledger, channel: ScriptedChannel, planned: list[PlannedMessage],
         **settings: object) -> Counter[tuple[str, str]]:
-    ledger.ensure_campaign(CAMPAIGN, "n", "p.yaml")
-    ledger.add(CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale, None) for i in planned])
+    seed(ledger, CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale, None) for i in planned])
     dispatch_settings = DispatchSettings(base_backoff=0.001, max_backoff=0.01, **settings)  # type: ignore[arg-type]
 
     async def go() -> Counter[tuple[str, str]]:
-        dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": channel}, dispatch_settings)
+        dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": channel}, dispatch_settings, holder=HOLDER)
         result = await dispatcher.run(planned)
         if result.aborted:
             raise result.aborted
@@ -213,12 +214,11 @@ def test_group_commit_survives_a_waiter_cancelled_before_the_commit(ledger: Ledg
     """Regression (seen on Ctrl-C in CI): setting the result of a cancelled waiter raised InvalidStateError."""
     from crisiscomms.dispatch import _GroupCommit
 
-    ledger.ensure_campaign(CAMPAIGN, "n", "p.yaml")
-    ledger.add(CAMPAIGN, [NewRow("sms", "+46701000001", "r1", 2, "sv", None),
+    seed(ledger, CAMPAIGN, [NewRow("sms", "+46701000001", "r1", 2, "sv", None),
                           NewRow("sms", "+46701000002", "r2", 3, "sv", None)])
 
     async def scenario() -> None:
-        commit = _GroupCommit(ledger, CAMPAIGN)
+        commit = _GroupCommit(ledger, CAMPAIGN, HOLDER)
         loop = asyncio.get_running_loop()
         cancelled, waiting = loop.create_future(), loop.create_future()
         cancelled.cancel()  # its worker was cancelled by Ctrl-C while the commit was pending
@@ -239,13 +239,12 @@ def test_a_stop_lets_requests_in_flight_finish_and_records_them(ledger: Ledger) 
             return [SendResult(Outcome.ACCEPTED) for _ in batch]
 
     planned = items(40, same_content=False)
-    ledger.ensure_campaign(CAMPAIGN, "n", "p.yaml")
-    ledger.add(CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale, None) for i in planned])
+    seed(ledger, CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale, None) for i in planned])
 
     async def go() -> None:
         stop = asyncio.Event()
         dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": Slow()}, DispatchSettings(concurrency={"email": 5}),
-                                stop=stop)
+                                holder=HOLDER, stop=stop)
         asyncio.get_running_loop().call_later(0.12, stop.set)
         result = await dispatcher.run(planned)
         assert result.interrupted

@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from crisiscomms.campaign.frozen import freeze
+from crisiscomms.campaign.identity import this_holder
+from crisiscomms.campaign.lease import CampaignLease
+from crisiscomms.campaign.send import PlanSend, SendOptions
 from crisiscomms.dispatch import DispatchSettings
+from crisiscomms.ledger import open_ledger, resolve_location
 from crisiscomms.plan import Planner, PlanRequest
-from crisiscomms.sending import SendOptions, SendRun
 from crisiscomms.session import open_notice
 from crisiscomms.testing.standin import (
     DEFAULT_SENDGRID_KEY,
@@ -52,6 +56,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "audience.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def default_ledger() -> Path:
+    return resolve_location(None, {}).path
 
 
 def send(*extra: str) -> Result:
@@ -132,15 +140,16 @@ def test_stop_reply_is_suppressed_in_later_runs(project: Path, standin: Standin)
     first = send("--channels", "sms")
     assert first.code == 1  # one rejected for good
     assert "rejected by the provider for good" in first.stdout
-    stop_list = project / ".crisiscomms" / "opted-out-sms.txt"
-    assert "+46701000003" in stop_list.read_text(encoding="utf-8")
+    with sqlite3.connect(default_ledger()) as db:
+        assert db.execute("SELECT address, source FROM stop_list").fetchall() == [
+            ("+46701000003", "Twilio 21610 (replied STOP)")]
     standin.configure(opted_out=frozenset())
     again = send("--channels", "sms", "--campaign", "second-wave", "--dry-run", "--format", "json")
     assert json.loads(again.stdout)["skipped"] == {"suppressed": 1}
 
 
 @pytest.mark.parametrize(("ledger", "why"), [
-    ("/sys/crisiscomms-ledger.sqlite", "unable to open database file (is the folder read-only?)"),  # read-only fs
+    ("/sys/crisiscomms-ledger.sqlite", "Permission denied (is the folder read-only?)"),  # read-only fs
     ("/dev/full", "the disk is full"),  # every write fails with ENOSPC
 ])
 def test_unwritable_ledger_stops_before_anything_is_sent(project: Path, standin: Standin, ledger: str,
@@ -151,7 +160,7 @@ def test_unwritable_ledger_stops_before_anything_is_sent(project: Path, standin:
     assert result.code == 3
     assert result.stderr == (
         f"crisiscomms: cannot write the ledger {ledger}: {why}. Nothing was sent. Free disk space, fix the "
-        "permissions, or choose another file with --ledger PATH.\n")
+        "permissions, or choose another ledger with --ledger.\n")
     assert standin.requests["twilio"] + standin.requests["sendgrid"] == 0
 
 
@@ -159,7 +168,9 @@ def test_ledger_on_a_full_or_broken_file_stops_before_anything_is_sent(project: 
     (project / "not-a-db.sqlite").write_bytes(b"this is not a database" * 100)
     result = send("--ledger", "not-a-db.sqlite")
     assert result.code == 3
-    assert result.stderr.startswith("crisiscomms: cannot write the ledger not-a-db.sqlite: file is not a database")
+    assert result.stderr == (
+        f"crisiscomms: the ledger {project / 'not-a-db.sqlite'} is damaged or not a crisiscomms ledger (file is not a "
+        "database). Nothing was sent. Restore it from a backup, or use another ledger with --ledger.\n")
     assert standin.requests["twilio"] + standin.requests["sendgrid"] == 0
 
 
@@ -185,8 +196,8 @@ def test_interrupted_run_resumes_exactly_once(project: Path, standin: Standin) -
     standin.configure(latency=0.02)
     session = open_notice(Path("playbooks/p.yaml"), "outage")
     request = PlanRequest(audience=Path("audience.csv"), at=dt.datetime.fromisoformat(AT), channels=("sms",))
-    options = SendOptions(ledger=Path(".crisiscomms/ledger.sqlite"),
-                          dispatch=DispatchSettings(concurrency={"sms": 4}))
+    options = SendOptions(dispatch=DispatchSettings(concurrency={"sms": 4}))
+    location = resolve_location(None, {})
 
     async def interrupted() -> None:
         stop = asyncio.Event()
@@ -198,10 +209,13 @@ def test_interrupted_run_resumes_exactly_once(project: Path, standin: Standin) -
             if seen >= 8:
                 stop.set()
 
-        run = SendRun(Planner(session, request), options)
-        run.prepare()
-        outcome = await run.execute(on_progress=progress, stop=stop)
-        run.close()
+        ledger = open_ledger(location)
+        holder = this_holder({})
+        frozen = freeze(Planner(session, request), ledger, planned_by="ops", approval_required=False)
+        with CampaignLease(ledger, location, frozen.header.campaign, holder):
+            run = PlanSend(ledger, frozen.header, frozen.summary, holder, options)
+            outcome = await run.execute(run.prepare(), on_progress=progress, stop=stop)
+        ledger.close()
         assert outcome.dispatch.interrupted
         assert 8 <= outcome.total("accepted") < 30
 
@@ -216,8 +230,8 @@ def test_no_credential_in_output_ledger_or_report(project: Path, standin: Standi
     outputs = [send(), send(), run_cli("report", "--format", "csv"), run_cli("report", "--format", "json"),
                run_cli("report", "--unmasked")]
     text = "".join(r.stdout + r.stderr for r in outputs)
-    with sqlite3.connect(project / ".crisiscomms" / "ledger.sqlite") as db:
-        text += json.dumps([list(row) for table in ("campaigns", "messages", "attempts")
+    with sqlite3.connect(default_ledger()) as db:
+        text += json.dumps([list(row) for table in ("campaigns", "messages", "attempts", "plans", "plan_rows")
                             for row in db.execute(f"SELECT * FROM {table}")])
     text += "".join(p.read_text(encoding="utf-8", errors="replace") for p in project.rglob("*") if p.is_file()
                     and p.suffix not in {".sqlite", ".sqlite-wal", ".sqlite-shm"})

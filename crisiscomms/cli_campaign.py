@@ -1,0 +1,501 @@
+"""The campaign commands: ``plan``, ``plan show``, ``approve``, ``send`` and ``report``.
+
+Thin: options are parsed here, the work is done by :mod:`crisiscomms.campaign`
+and the views are in :mod:`crisiscomms.console_campaign`. ``send PLAYBOOK`` is
+``plan`` + confirmation + ``send --plan`` under one lease, reading the audience
+once; ``send --dry-run`` is the planner without the ledger and the dispatch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from . import cli as _cli_module
+from .cli import _channel_list, _finite, cli
+from .errors import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .campaign.send import PlanSend, Preparation, SendOutcome
+    from .dispatch import DispatchSettings
+    from .ledger import LedgerLocation
+    from .ledger.base import Ledger
+    from .plan import PlanRequest
+    from .playbook import Playbook
+    from .session import NoticeSession
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def planning_options(function: F) -> F:
+    """The options that decide what a plan contains (shared by ``plan`` and ``send``)."""
+    options = [
+        click.option("--notice", "notice_id", help="Id of the notice."),
+        click.option("--audience", type=click.Path(path_type=Path), help="CSV or JSON Lines file of recipients."),
+        click.option("--channels", callback=_channel_list, metavar="LIST",
+                     help="Only these of the notice's channels, e.g. sms,email."),
+        click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals)."),
+        click.option("--ignore-quiet-hours", is_flag=True, help="Send non-critical SMS during quiet hours too."),
+        click.option("--default-region", metavar="CC",
+                     help="Region for national phone numbers (default: the playbook's)."),
+        click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path),
+                     help="Opt-out list (phone or e-mail per line, or CSV); repeatable."),
+        click.option("--skipped-out", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Write every skipped message (line, id, channel, reason) to this CSV (mode 0600)."),
+        click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
+                     help="Write the banner JSON here instead of the playbook's path."),
+        click.option("--campaign", metavar="NAME",
+                     help="Campaign name instead of the notice id (the organisation is always part of it)."),
+        click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return ledger_option(function)
+
+
+def ledger_option(function: F) -> F:
+    return click.option(
+        "--ledger", "ledger_option", metavar="PATH",
+        help="The ledger. Default: $CRISISCOMMS_LEDGER, else the playbook's providers.ledger, else a per-user "
+             "file under the user state directory (the same from any folder).")(function)
+
+
+class _PlanGroup(click.Group):
+    """``plan PLAYBOOK …`` makes a plan; ``plan show ID`` shows one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["create", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_PlanGroup)
+def plan() -> None:
+    """Plan a notice for an audience once, frozen in the ledger; show a plan.
+
+    \b
+    crisiscomms plan PLAYBOOK --notice ID --audience FILE [options]   (same as 'plan create')
+    crisiscomms plan show ID
+
+    \b
+    Example:
+      crisiscomms plan playbooks/nordvind-storm.yaml --notice storm-outage --audience customers.csv
+      crisiscomms send --plan 3f9a1c2b7d4e5f60
+    """
+
+
+@plan.command("create")
+@click.argument("playbook", type=click.Path(path_type=Path))
+@planning_options
+def plan_create(playbook: Path, **options: Any) -> None:
+    """Read the audience once and write every planned message and skip into the ledger as a frozen plan.
+
+    \b
+    Example:
+      crisiscomms plan playbooks/nordvind-storm.yaml --notice storm-outage --audience examples/customers.csv
+    """
+    _require(options, "notice_id", "--notice")
+    _require(options, "audience", "--audience")
+    from .console_campaign import print_frozen_plan
+
+    json_output = options["output_format"] == "json"
+    console = _console(json_output)
+    session, request, location = _planning(playbook, options, dry_run=False)
+    ledger = _open(location, console)
+    try:
+        frozen = _freeze(session, request, ledger, options["skipped_out"])
+    finally:
+        ledger.close()
+    if json_output:
+        click.echo(json.dumps({"plan": frozen.header.id, "ledger": location.shown(), **frozen.summary.as_dict(),
+                               "approval_required": frozen.header.approval_required}, ensure_ascii=False))
+        return
+    print_frozen_plan(frozen.header, frozen.summary, console, at=request.at.isoformat(timespec="minutes"))
+
+
+@plan.command("show")
+@click.argument("plan_id", metavar="ID")
+@ledger_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def plan_show(plan_id: str, ledger_option: str | None, output_format: str) -> None:
+    """Show what a plan will send: its summary, who planned and approved it, one sample per locale and channel.
+
+    \b
+    Example:
+      crisiscomms plan show 3f9a1c2b
+    """
+    from .console_campaign import plan_as_dict, print_plan_header
+    from .plan import PlanSummary
+
+    location = _location(ledger_option, None)
+    ledger = _open_existing(location)
+    try:
+        header = ledger.plan(plan_id)
+    finally:
+        ledger.close()
+    summary = PlanSummary.from_json(header.summary)
+    if output_format == "json":
+        click.echo(json.dumps({"ledger": location.shown(), **plan_as_dict(header, summary)}, ensure_ascii=False))
+        return
+    print_plan_header(header, summary, _console(False), ledger=location.shown())
+
+
+@cli.command()
+@click.argument("plan_id", metavar="ID")
+@ledger_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (the approver has read 'plan show').")
+def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
+    """Approve a plan as a second operator (the two-person rule: not the one who planned it).
+
+    Your name is $CRISISCOMMS_OPERATOR, else your login name.
+
+    \b
+    Example:
+      crisiscomms plan show 3f9a1c2b && crisiscomms approve 3f9a1c2b
+    """
+    from .campaign.approval import approve_plan
+    from .campaign.identity import operator
+    from .console_campaign import print_plan_header
+    from .errors import UsageError
+    from .plan import PlanSummary
+
+    console = _console(False)
+    location = _location(ledger_option, None)
+    ledger = _open_existing(location)
+    try:
+        header = ledger.plan(plan_id)
+        print_plan_header(header, PlanSummary.from_json(header.summary), console, ledger=location.shown())
+        if not yes:
+            if not _cli_module._stdin_is_terminal():
+                raise UsageError("refusing to approve without a confirmation: run it in a terminal, or add --yes")
+            answer = click.prompt(f"Type APPROVE to approve plan {header.id}", default="", show_default=False)
+            if answer.strip() != "APPROVE":
+                console.print("Not approved.")
+                raise SystemExit(ExitCode.FAILED)
+        approved = approve_plan(ledger, header, operator(os.environ))
+    finally:
+        ledger.close()
+    console.print(f"Approved plan {approved.id} as {approved.approved_by} at {approved.approved_at}. "
+                  f"Send it with: crisiscomms send --plan {approved.id}", markup=False, highlight=False, soft_wrap=True)
+
+
+@cli.command()
+@click.argument("playbook", required=False, type=click.Path(path_type=Path))
+@click.option("--plan", "plan_id", metavar="ID", help="Send this frozen plan from the ledger (no playbook needed).")
+@planning_options
+@click.option("--dry-run", is_flag=True, help="Plan and preview everything; send nothing, write no ledger.")
+@click.option("--concurrency", type=click.IntRange(1, 1000), help="Requests in flight per channel at most.")
+@click.option("--sms-rate", type=click.FloatRange(min=0.1), callback=_finite,
+              help="SMS per second at most (default: playbook).")
+@click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
+              help="E-mail requests per second at most (default: playbook).")
+@click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
+@click.option("--continue-with-new-text", "continue_new", is_flag=True,
+              help="People already reached with an earlier text are left alone; the others get the new text.")
+@click.option("--resend-to-all", is_flag=True,
+              help="A correction: everyone, also those already reached with an earlier text, gets the new text.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
+def send(playbook: Path | None, plan_id: str | None, **options: Any) -> None:
+    """Send a notice to an audience (SMS, email, site banner), or send a frozen plan.
+
+    \b
+    Examples:
+      crisiscomms send playbooks/nordvind-storm.yaml --notice storm-outage \\
+          --audience examples/customers.csv --dry-run
+      crisiscomms send --plan 3f9a1c2b7d4e5f60
+    """
+    from .errors import UsageError
+    from .ledger.base import TextChoice
+
+    if options["continue_new"] and options["resend_to_all"]:
+        raise UsageError("--continue-with-new-text and --resend-to-all exclude each other: choose one")
+    choice = TextChoice.CONTINUE if options["continue_new"] else TextChoice.RESEND if options["resend_to_all"] \
+        else None
+    if plan_id is not None:
+        _refuse_planning_options_with_plan(playbook, options)
+        _send_plan(plan_id, options, choice)
+        return
+    if playbook is None:
+        raise UsageError("give a PLAYBOOK (with --notice and --audience) or --plan ID")
+    _require(options, "notice_id", "--notice")
+    _require(options, "audience", "--audience")
+    if options["dry_run"]:
+        _dry_run(playbook, options)
+        return
+    _plan_and_send(playbook, options, choice)
+
+
+# -- the three ways of send --------------------------------------------------------------------------------------
+
+
+def _dry_run(playbook: Path, options: dict[str, Any]) -> None:
+    from .campaign.dry_run import plan_all
+
+    session, request, location = _planning(playbook, options, dry_run=True)
+    from .plan import Planner
+
+    summary = plan_all(Planner(session, request), options["skipped_out"])
+    if options["output_format"] == "json":
+        click.echo(json.dumps({**summary.as_dict(), "ledger": location.shown()}, ensure_ascii=False))
+        return
+    from .console import print_plan_summary
+
+    console = _console(False)
+    print_plan_summary(summary, console, dry_run=True, at=request.at.isoformat(timespec="minutes"))
+    console.print(f"Ledger: {location.shown()} (its STOP list was read; nothing is written)", markup=False,
+                  highlight=False, soft_wrap=True)
+
+
+def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None:
+    """``send PLAYBOOK``: lease, plan once (frozen), confirm, dispatch that plan."""
+    from .campaign.identity import campaign_for, this_holder
+    from .campaign.lease import CampaignLease
+    from .campaign.send import PlanSend, SendOptions
+    from .console import print_plan_summary
+
+    json_output = options["output_format"] == "json"
+    console = _console(json_output)
+    session, request, location = _planning(playbook, options, dry_run=False)
+    ledger = _open(location, console)
+    try:
+        info = campaign_for(session, request.campaign)
+        holder = this_holder(os.environ)
+        with CampaignLease(ledger, location, info.campaign, holder) as lease:
+            frozen = _freeze(session, request, ledger, options["skipped_out"])
+            print_plan_summary(frozen.summary, console, dry_run=False, at=request.at.isoformat(timespec="minutes"))
+            console.print(f"Plan {frozen.header.id} frozen in the ledger {location.shown()}.", markup=False,
+                          highlight=False, soft_wrap=True)
+            send_options = SendOptions(dispatch=_dispatch_settings(session.playbook, options),
+                                       resend_uncertain=options["resend_uncertain"], text_choice=choice)
+            run = PlanSend(ledger, frozen.header, frozen.summary, holder, send_options,
+                           taken_over=lease.grant.taken_over if lease.grant else None)
+            _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output)
+    finally:
+        ledger.close()
+
+
+def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
+    """``send --plan ID``: lease, checks, confirm, dispatch — nothing is planned or rendered from disk."""
+    from .campaign.identity import this_holder
+    from .campaign.lease import CampaignLease
+    from .campaign.send import PlanSend, SendOptions
+    from .console_campaign import print_plan_header
+    from .plan import PlanSummary
+    from .playbook import Playbook
+
+    json_output = options["output_format"] == "json"
+    console = _console(json_output)
+    location = _location(options["ledger_option"], None)
+    ledger = _open(location, console)
+    try:
+        header = ledger.plan(plan_id)
+        summary = PlanSummary.from_json(header.summary)
+        holder = this_holder(os.environ, plan=header.id)
+        with CampaignLease(ledger, location, header.campaign, holder) as lease:
+            print_plan_header(header, summary, console, ledger=location.shown(), samples=False)
+            from .campaign.frozen import Snapshot
+
+            frozen_playbook = Playbook.model_validate(Snapshot.from_json(ledger.plan_snapshot(header.id)).playbook)
+            send_options = SendOptions(dispatch=_dispatch_settings(frozen_playbook, options),
+                                       resend_uncertain=options["resend_uncertain"], text_choice=choice)
+            run = PlanSend(ledger, header, summary, holder, send_options,
+                           taken_over=lease.grant.taken_over if lease.grant else None)
+            _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output)
+    finally:
+        ledger.close()
+
+
+def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_output: bool) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
+    from .cli import _first_stop_then_hard
+    from .console import SendProgress, confirm_send, print_send_outcome
+    from .console_campaign import print_preparation
+    from .errors import UsageError
+
+    preparation = run.prepare()
+    print_preparation(preparation, console)
+    if preparation.to_send + preparation.uncertain_sms == 0 and not _has_files(preparation):
+        console.print("Nothing to send now.")
+    elif not yes and preparation.to_send + preparation.uncertain_sms > 0:
+        if not _cli_module._stdin_is_terminal():
+            raise UsageError("refusing to send without a confirmation: run it in a terminal, or add --yes")
+        if not confirm_send(preparation, console, lambda prompt: click.prompt(prompt, default="", show_default=False)):
+            console.print("Not confirmed. Nothing was sent.")
+            raise SystemExit(ExitCode.FAILED)
+
+    async def go() -> SendOutcome:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, _first_stop_then_hard, stop, loop)
+        with SendProgress(preparation, console) as progress:
+            return await run.execute(preparation, on_progress=progress, stop=stop)
+
+    outcome = asyncio.run(go())
+    print_send_outcome(outcome, console)
+    if json_output:
+        click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    if outcome.dispatch.aborted is not None:
+        raise outcome.dispatch.aborted
+    if outcome.dispatch.interrupted:
+        raise SystemExit(ExitCode.INTERRUPTED)
+    if not outcome.complete or outcome.permanent_failures:
+        raise SystemExit(ExitCode.FAILED)
+
+
+def _has_files(preparation: Preparation) -> bool:
+    return any(c in ("banner", "cap") and d == "send" for (c, d) in preparation.decisions)
+
+
+# -- report ------------------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@ledger_option
+@click.option("--campaign", help="Campaign to report (default: the newest).")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="json prints one object per line.")
+@click.option("--unmasked", is_flag=True, help="Show full phone numbers and e-mail addresses.")
+def report(ledger_option: str | None, campaign: str | None, output_format: str, unmasked: bool) -> None:
+    """Per-recipient outcomes of a campaign, its plans (who planned and approved them) and who is sending now.
+
+    \b
+    Example:
+      crisiscomms report --campaign nordvind-energi/storm-outage --format csv > outcomes.csv
+    """
+    from .report import as_csv, as_json_lines, choose_campaign, report_rows
+
+    location = _location(ledger_option, None)
+    ledger = _open_existing(location)
+    try:
+        chosen = choose_campaign(ledger, campaign)
+        rows = report_rows(ledger, chosen, unmasked=unmasked)
+        if output_format == "csv":
+            for chunk in as_csv(rows):
+                click.echo(chunk, nl=False)
+        elif output_format == "json":
+            for line in as_json_lines(chosen, rows):
+                click.echo(line, nl=False)
+        else:
+            from .console import print_report
+            from .console_campaign import print_campaign_status
+
+            console = _console(False)
+            print_campaign_status(ledger, chosen, console)
+            print_report(chosen, rows, console)
+    finally:
+        ledger.close()
+
+
+# -- plumbing ----------------------------------------------------------------------------------------------------
+
+
+def _require(options: dict[str, Any], key: str, flag: str) -> None:
+    if not options.get(key):
+        from .errors import UsageError
+
+        raise UsageError(f"missing option {flag}")
+
+
+def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str, Any]) -> None:
+    from .errors import UsageError
+
+    planning = {"--notice": options["notice_id"], "--audience": options["audience"], "--at": options["at_text"],
+                "--channels": options["channels"], "--suppress": options["suppress"],
+                "--default-region": options["default_region"], "--banner-out": options["banner_out"],
+                "--campaign": options["campaign"], "--ignore-quiet-hours": options["ignore_quiet_hours"],
+                "--dry-run": options["dry_run"], "--skipped-out": options["skipped_out"]}
+    given = [flag for flag, value in planning.items() if value]
+    if playbook is not None:
+        given.insert(0, "PLAYBOOK")
+    if given:
+        raise UsageError(f"--plan sends a frozen plan as it was planned; {', '.join(given)} cannot change it "
+                         "(make a new plan with 'crisiscomms plan' instead)")
+
+
+def _console(json_output: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=json_output, highlight=False)  # with --format json, stdout carries only the JSON
+
+
+def _location(option: str | None, session: NoticeSession | None) -> LedgerLocation:
+    from .ledger import resolve_location
+
+    if session is None:
+        return resolve_location(option, os.environ)
+    return resolve_location(option, os.environ, playbook_ledger=session.playbook.providers.ledger,
+                            playbook_dir=session.base_dir)
+
+
+def _open(location: LedgerLocation, console: Console) -> Ledger:
+    from .campaign.ledgers import open_campaign_ledger
+
+    ledger, notes = open_campaign_ledger(location)
+    console.print(f"Ledger: {location.shown()} (from {location.source})", markup=False, highlight=False, soft_wrap=True)
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    return ledger
+
+
+def _open_existing(location: LedgerLocation) -> Ledger:
+    from .ledger import open_ledger
+
+    return open_ledger(location, create=False)
+
+
+def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tuple[NoticeSession, PlanRequest,
+                                                                                      LedgerLocation]:
+    from .campaign.ledgers import stop_numbers_without_writing
+    from .plan import PlanRequest
+    from .session import open_notice, parse_moment
+
+    session = open_notice(playbook, options["notice_id"])
+    location = _location(options["ledger_option"], session)
+    if not dry_run:
+        from .ledger import check_ledger_path
+
+        check_ledger_path(location.path)
+    at = parse_moment(options["at_text"], session.playbook.organisation.timezone)
+    request = PlanRequest(audience=options["audience"], at=at, channels=options["channels"],
+                          ignore_quiet_hours=options["ignore_quiet_hours"], default_region=options["default_region"],
+                          suppress=options["suppress"], banner_out=options["banner_out"], campaign=options["campaign"],
+                          stopped=stop_numbers_without_writing(location))
+    return session, request, location
+
+
+def _freeze(session: NoticeSession, request: PlanRequest, ledger: Ledger, skipped_out: Path | None) -> Any:
+    from .campaign.dry_run import skipped_writer
+    from .campaign.frozen import freeze
+    from .campaign.identity import operator
+    from .plan import Planner
+
+    planner = Planner(session, request)
+    with skipped_writer(skipped_out) as skipped:
+        return freeze(planner, ledger, planned_by=operator(os.environ),
+                      approval_required=session.playbook.approval_required(session.notice_id), on_skip=skipped.write)
+
+
+def _dispatch_settings(playbook: Playbook, options: dict[str, Any]) -> DispatchSettings:
+    from .dispatch import DispatchSettings
+
+    sms, email = playbook.providers.sms, playbook.providers.email
+    rates: dict[str, float | None] = {"sms": options["sms_rate"] or (sms.rate if sms else None),
+                                      "email": options["email_rate"] or (email.rate if email else None)}
+    settings = DispatchSettings(rates=rates)
+    if options["concurrency"]:
+        settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, options["concurrency"]),
+                                    rates=rates)
+    return settings
+
