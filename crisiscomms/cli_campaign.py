@@ -403,9 +403,7 @@ def report(ledger_option: str | None, campaign: str | None, output_format: str, 
 
 def _require(options: dict[str, Any], key: str, flag: str) -> None:
     if not options.get(key):
-        from .errors import UsageError
-
-        raise UsageError(f"missing option {flag}")
+        raise click.UsageError(f"Missing option '{flag}'.")
 
 
 def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str, Any]) -> None:
@@ -463,10 +461,9 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
 
     session = open_notice(playbook, options["notice_id"])
     location = _location(options["ledger_option"], session)
-    if not dry_run:
-        from .ledger import check_ledger_path
+    from .ledger import check_ledger_path
 
-        check_ledger_path(location.path)
+    check_ledger_path(location.path)  # a ledger that can never be a file is bad input, also for a dry run
     at = parse_moment(options["at_text"], session.playbook.organisation.timezone)
     request = PlanRequest(audience=options["audience"], at=at, channels=options["channels"],
                           ignore_quiet_hours=options["ignore_quiet_hours"], default_region=options["default_region"],

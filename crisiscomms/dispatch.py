@@ -255,8 +255,8 @@ class Dispatcher:
                 return
             for batch in groupers[item.channel].add(_Work(item, to_message(item, self.campaign))):
                 await self._queues[item.channel].put(batch)
-            if count % 64 == 0:
-                await asyncio.sleep(0)  # let the workers run while a long plan streams in
+            if count % 64 == 0 or count == 1:
+                await asyncio.sleep(0)  # the first request leaves at once; the workers run while the plan streams
         for name, grouper in groupers.items():
             for batch in grouper.drain():
                 await self._queues[name].put(batch)

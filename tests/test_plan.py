@@ -142,6 +142,8 @@ def test_dry_run_json_shape_and_skipped_csv(tmp_path: Path) -> None:
                      str(tmp_path / "b.json"), "--skipped-out", str(skipped))
     assert result.code == 0, result.stderr
     summary = json.loads(result.stdout)
+    assert summary["campaign"] == "testbolaget/outage"
+    assert summary.pop("ledger").endswith("/crisiscomms/ledger.sqlite")  # whose STOP list was read
     assert summary == {
         "notice": "outage", "campaign": summary["campaign"],
         "planned": {"sms": 2, "email": 2, "banner": 1},
@@ -153,7 +155,6 @@ def test_dry_run_json_shape_and_skipped_csv(tmp_path: Path) -> None:
         "deferred_until": None,
         "banner_path": str(tmp_path / "b.json"),
     }
-    assert summary["campaign"].startswith("outage-")
     assert skipped.read_text(encoding="utf-8").splitlines() == [
         "line,id,channel,reason,detail", "4,3,sms,invalid_phone,", "4,3,email,no_address,"]
     assert not (tmp_path / "b.json").exists()  # a dry run writes no banner
@@ -172,6 +173,9 @@ def test_dry_run_opens_no_connection_and_writes_no_ledger(tmp_path: Path, monkey
     assert router.calls.call_count == 0
     assert "DRY RUN — nothing is sent" in result.stdout
     assert not (tmp_path / ".crisiscomms").exists()
+    from crisiscomms.ledger import default_ledger_path
+
+    assert not default_ledger_path().exists()  # a dry run writes no ledger, not even the per-user one
 
 
 def test_dry_run_text_summary(tmp_path: Path) -> None:

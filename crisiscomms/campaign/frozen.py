@@ -117,13 +117,13 @@ def _add(stream: _Stream, item: PlanItem) -> None:
         stream.digest.update(json.dumps(["skip", skip.line, skip.recipient_id, skip.channel, skip.reason,
                                          skip.detail], ensure_ascii=False).encode())
         return
-    row = PlanRow(stream.seq, item.channel, item.address, item.recipient_id, item.line, item.locale, item.timezone,
-                  utc_iso(item.not_before) if item.not_before else None,
-                  json.dumps(item.view, sort_keys=True, ensure_ascii=False, default=str))
+    not_before = utc_iso(item.not_before) if item.not_before else None
+    view = json.dumps(item.view, sort_keys=True, ensure_ascii=False, default=str)
+    stream.rows.append(PlanRow(stream.seq, item.channel, item.address, item.recipient_id, item.line, item.locale,
+                               item.timezone, not_before, view))
+    stream.digest.update("\x1f".join((str(stream.seq), item.channel, item.address, item.recipient_id, str(item.line),
+                                      item.locale, item.timezone, not_before or "", view, "\x1e")).encode())
     stream.seq += 1
-    stream.rows.append(row)
-    stream.digest.update(json.dumps([row.seq, row.channel, row.address, row.recipient_id, row.line, row.locale,
-                                     row.timezone, row.not_before, row.view], ensure_ascii=False).encode())
 
 
 class Thawed:

@@ -155,12 +155,18 @@ class PlanSend:
         choice = preparation.text_change.choice if preparation.text_change else TextChoice.REFUSE
         self.policy = ClaimPolicy(now=self.policy.now, text_version=self.plan.text_version,
                                   resend_uncertain=self.options.resend_uncertain, text_choice=choice)
-        preparation.decisions = self.ledger.decision_counts(self.campaign, self.plan.id, self.policy)
+        preparation.decisions = self._decisions()
         preparation.uncertain_sms = sum(1 for _ in self.ledger.rows(self.campaign, states=("uncertain",),
                                                                     channel="sms"))
         if choice is TextChoice.RESEND:
             preparation.uncertain_sms = 0  # the correction goes to them anyway
         return preparation
+
+    def _decisions(self) -> Counter[tuple[str, str]]:
+        """What happens to each planned message; a first send with nothing deferred needs no look-up."""
+        if not sum(self.summary.deferred.values()) and not self.ledger.has_messages(self.campaign):
+            return Counter({(channel, Decision.SEND.value): n for channel, n in self.summary.planned.items() if n})
+        return self.ledger.decision_counts(self.campaign, self.plan.id, self.policy)
 
     def _text_change(self) -> TextChange | None:
         reached = self.ledger.reached_with_other_text(self.campaign, self.plan.text_version)
@@ -262,23 +268,25 @@ def next_steps(outcome: SendOutcome) -> list[str]:
         steps.append(f"The provider refused the run: {result.aborted}. Fix it and resume with: {resume} "
                      "(nothing accepted so far will be sent twice).")
     if result.interrupted:
-        steps.append(f"Stopped by Ctrl-C. Resume where it stopped with: {resume}")
+        steps.append(f"Stopped by Ctrl-C. Resume where it stopped with: {resume} (or run the same command again).")
     if outcome.reconciled:
         found, resend, unknown = (outcome.reconciled[k] for k in ("found", "resend", "unknown"))
         steps.append(f"Checked {found + resend + unknown} uncertain SMS with Twilio: {found} had gone out, "
                      f"{resend} had not (sent now), {unknown} could not be checked (still uncertain).")
     uncertain_sms, uncertain_email = outcome.total("uncertain", "sms"), outcome.total("uncertain", "email")
     if uncertain_sms:
-        steps.append(f"{uncertain_sms:,} SMS are uncertain (no answer from Twilio). Resume with: {resume} — "
-                     "it checks with Twilio and resends only those that did not go out.")
+        steps.append(f"{uncertain_sms:,} SMS are uncertain (no answer from Twilio). Resume with: {resume} "
+                     "(or run the same command again): it checks with Twilio and resends only those that did not "
+                     "go out.")
     if uncertain_email:
         steps.append(f"{uncertain_email:,} e-mails are uncertain. Resume with: {resume} --resend-uncertain "
                      "to send them again (some may arrive twice).")
     if outcome.retryable_failures:
         steps.append(f"{outcome.retryable_failures:,} messages failed after retries (throttling, errors). "
-                     f"Retry them with: {resume}")
+                     f"Retry them with: {resume} (or run the same command again).")
     if outcome.total("pending"):
-        steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Resume with: {resume}")
+        steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Resume with: {resume} "
+                     "(or run the same command again).")
     if outcome.total("deferred"):
         steps.append(f"{outcome.total('deferred'):,} SMS wait for the end of the recipients' quiet hours. "
                      f"Run {resume} after that (e.g. from cron) to send them.")

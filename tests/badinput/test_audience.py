@@ -190,5 +190,7 @@ def test_a_real_send_refuses_before_any_request(project: Path, standin: Standin,
     (project / case.name).write_bytes(case.content)
     result = run_cli("send", "playbooks/p.yaml", "--notice", "outage", "--audience", case.name, "--at", AT, "--yes")
     check(result, 3, f"crisiscomms: {case.message}", standin=standin)
-    with sqlite3.connect(project / ".crisiscomms" / "ledger.sqlite") as ledger:
+    from crisiscomms.ledger import resolve_location
+
+    with sqlite3.connect(resolve_location(None, {}).path) as ledger:
         assert ledger.execute("SELECT COUNT(*) FROM messages").fetchone() == (0,)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crisiscomms.ledger import Ledger
+from crisiscomms.ledger.base import CampaignInfo
+from crisiscomms.ledger.sqlite import SqliteLedger as Ledger
 from crisiscomms.testing.standin import Standin
 
 from ..conftest import run_cli
@@ -78,20 +79,21 @@ CASES = [
     Usage("preview-out-unwritable", (*PREVIEW, "--format", "html", "--out", "no/such/folder/p.html"), 3,
           "crisiscomms: cannot write no/such/folder/p.html: No such file or directory"),
     Usage("report-without-ledger", ("report", "--ledger", "missing.sqlite"), 3,
-          "crisiscomms: no ledger at missing.sqlite; give the one the send used with --ledger PATH"),
+          "crisiscomms: no ledger at {cwd}/missing.sqlite; give the one the send used with --ledger, or set "
+          "CRISISCOMMS_LEDGER"),
     Usage("report-not-a-database", ("report", "--ledger", "audience.csv"), 3,
-          "crisiscomms: cannot write the ledger audience.csv: file is not a database"),
+          "crisiscomms: the ledger {cwd}/audience.csv is damaged or not a crisiscomms ledger (file is not a database)"),
     Usage("report-unknown-campaign", ("report", "--ledger", "ledger.sqlite", "--campaign", "nope"), 2,
-          "crisiscomms: campaign 'nope' is not in ledger.sqlite (campaigns: outage-1)"),
+          "crisiscomms: campaign 'nope' is not in {cwd}/ledger.sqlite (campaigns: testbolaget/outage)"),
     Usage("report-empty-ledger", ("report", "--ledger", "empty.sqlite"), 3,
-          "crisiscomms: the ledger empty.sqlite has no campaigns yet"),
+          "crisiscomms: the ledger {cwd}/empty.sqlite has no campaigns yet"),
 ]
 
 
 @pytest.fixture
 def ledgers(project: Path) -> None:
     ledger = Ledger.open(project / "ledger.sqlite")
-    ledger.ensure_campaign("outage-1", "outage", "playbooks/p.yaml")
+    ledger.ensure_campaign(CampaignInfo("testbolaget/outage", "outage", "testbolaget", "playbooks/p.yaml"))
     ledger.close()
     Ledger.open(project / "empty.sqlite").close()
 
@@ -103,7 +105,7 @@ def test_corpus_is_large() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_bad_command_line(project: Path, standin: Standin, ledgers: None, case: Usage) -> None:
     result = run_cli(*case.args)
-    check(result, case.code, case.line, standin=standin)
+    check(result, case.code, case.line.replace("{cwd}", str(project)), standin=standin)
 
 
 def test_channels_outside_the_notice(project: Path, standin: Standin) -> None:

@@ -26,7 +26,7 @@ from .conftest import (
     wait_for_requests,
 )
 
-RESUME_HINT = "Stopped by Ctrl-C. Run the same command again to resume where it stopped."
+RESUME_HINT = "Stopped by Ctrl-C. Resume where it stopped with: crisiscomms send --plan "
 
 
 def interrupt_after(standin: Standin, provider: str, requests: int, command: list[str], root: Path,
@@ -62,7 +62,9 @@ def test_ctrl_c_mid_send_exits_130_says_how_to_resume_and_resume_is_exactly_once
 
 def uncertain_rows(root: Path) -> int:
     """SMS rows the interrupted run left in flight (they are looked up in Twilio's list on resume)."""
-    with sqlite3.connect(root / ".crisiscomms" / "ledger.sqlite") as db:
+    from crisiscomms.ledger import default_ledger_path
+
+    with sqlite3.connect(default_ledger_path()) as db:
         (count,) = db.execute("SELECT COUNT(*) FROM messages WHERE state IN ('in_flight', 'uncertain')").fetchone()
     return int(count)
 

@@ -57,7 +57,7 @@ def test_ledger_in_a_folder_that_cannot_exist_is_named_as_the_ledger(project: Pa
     code, _stdout, stderr = send_json("--ledger", "afile/ledger.sqlite")
     assert standin.requests["twilio"] + standin.requests["sendgrid"] == 0
     assert code == 3
-    assert "cannot write the ledger afile/ledger.sqlite" in stderr
+    assert f"cannot write the ledger {project / 'afile' / 'ledger.sqlite'}: {project / 'afile'} is a file" in stderr
 
 
 def test_real_send_with_format_json_prints_one_json_object(project: Path, standin: Standin) -> None:

@@ -63,7 +63,8 @@ def environment(server: Standin, credentials: Credentials, root: Path) -> dict[s
     return {"CRISISCOMMS_TWILIO_URL": server.twilio_url, "CRISISCOMMS_SENDGRID_URL": server.sendgrid_url,
             "TWILIO_ACCOUNT_SID": credentials.sid, "TWILIO_AUTH_TOKEN": credentials.token,
             "SENDGRID_API_KEY": credentials.key, "CRISISCOMMS_CRASH_DIR": str(root / "crash"),
-            "CRISISCOMMS_CACHE_DIR": str(root / "cache")}
+            "CRISISCOMMS_CACHE_DIR": str(root / "cache"),
+            "XDG_STATE_HOME": str(root / "state")}  # the default ledger, inside the folder that is scanned
 
 
 def make_project(root: Path, recipients: int = 20) -> Path:
