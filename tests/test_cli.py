@@ -119,6 +119,7 @@ def test_unexpected_error_writes_traceback(monkeypatch: pytest.MonkeyPatch, tmp_
     (crash,) = tmp_path.iterdir()
     assert "RuntimeError: boom" in crash.read_text(encoding="utf-8")
     assert "Traceback" not in result.stderr
+    assert crash.stat().st_mode & 0o777 == 0o600  # a traceback may hold addresses from the audience
 
 
 def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -251,3 +251,28 @@ def test_a_stop_lets_requests_in_flight_finish_and_records_them(ledger: Ledger) 
 
     asyncio.run(go())
     assert "in_flight" not in states(ledger)  # every request that left got its answer recorded
+
+
+def test_outcomes_reach_the_ledger_while_every_worker_waits_out_a_back_off(ledger: Ledger) -> None:
+    """The accepted answer is written on the flush timer, not only when the next outcome comes in."""
+    from crisiscomms.dispatch import FLUSH_SECONDS
+
+    retry = SendResult(Outcome.RETRY, code="429", retry_after=1.5)
+    channel = ScriptedChannel({"p1@example.se": [retry]})
+    planned = items(2, same_content=False)
+    seed(ledger, CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale) for i in planned])
+    seen: list[str] = []
+
+    async def go() -> None:
+        dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": channel},
+                                DispatchSettings(concurrency={"email": 1}, base_backoff=1.5, max_backoff=1.5),
+                                holder=HOLDER)
+        task = asyncio.create_task(dispatcher.run(planned))
+        await asyncio.sleep(FLUSH_SECONDS * 4)  # p0 accepted, p1 waiting for its retry
+        reader = Ledger.open(ledger.path)
+        seen.extend(r.state for r in reader.rows(CAMPAIGN) if r.address == "p0@example.se")
+        reader.close()
+        await task
+
+    asyncio.run(go())
+    assert seen == ["accepted"]

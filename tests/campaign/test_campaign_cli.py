@@ -358,3 +358,29 @@ def test_in_flight_marks_are_durable_against_power_loss(project: Path) -> None:
     finally:
         ledger.close()
 
+
+
+def test_the_one_step_send_reads_the_audience_once_and_sends_what_was_confirmed(
+        project: Path, standin: Standin, monkeypatch: pytest.MonkeyPatch) -> None:
+    import crisiscomms.cli
+    import crisiscomms.plan
+
+    opened: list[Path] = []
+    real_open = crisiscomms.plan.open_audience
+
+    def counting_open(path: Path, options: object) -> object:
+        opened.append(path)
+        return real_open(path, options)  # type: ignore[arg-type]
+
+    def edit_then_confirm(*_: object, **__: object) -> str:
+        (project / "audience.csv").write_text("id,phone\nx,+46709999999\n", encoding="utf-8")
+        return "30"
+
+    monkeypatch.setattr(crisiscomms.plan, "open_audience", counting_open)
+    monkeypatch.setattr(crisiscomms.cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("click.prompt", edit_then_confirm)
+    result = run_cli("send", PLAYBOOK, "--notice", "outage", "--audience", "audience.csv", "--at", AT,
+                     "--channels", "sms")
+    assert result.code == 0, result.stdout + result.stderr
+    assert opened == [Path("audience.csv")]
+    assert_exactly_once(standin.sms_count_by_to(), [phone(i) for i in range(30)], "what was confirmed")
