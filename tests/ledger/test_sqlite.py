@@ -161,7 +161,6 @@ def test_an_aborted_plan_leaves_nothing(ledger: SqliteLedger) -> None:
 
 def test_a_live_holder_refuses_a_second_sender(ledger: SqliteLedger) -> None:
     ledger.acquire_lease(CAMPAIGN, ME)
-    other = Holder(this_host(), os.getpid(), "bob", "different-start")  # this very process, seen as another
     live = Holder("another-host", 4242, "bob")
     with pytest.raises(CampaignBusy) as busy:
         ledger.acquire_lease(CAMPAIGN, live)
