@@ -58,6 +58,7 @@ __all__ = [
     "capture_response",
     "mask_phone",
     "parse_retry_after",
+    "twilio_client",
 ]
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,37 @@ def _parse_base_url(value: str) -> SplitResult:
 # --------------------------------------------------------------------------
 
 
+def twilio_client(
+    http: httpx.AsyncClient, environ: Mapping[str, str] = os.environ, *, purpose: str = "to send SMS"
+) -> tuple[TwilioClient, TwilioHttpxClient, str]:
+    """The twilio SDK client over ``http``: (client, its HTTP client, the account sid).
+
+    Credentials come only from ``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN`` in
+    ``environ``; ``CRISISCOMMS_TWILIO_URL`` redirects every request (then
+    ``TWILIO_REGION`` / ``TWILIO_EDGE`` are ignored). Raises
+    :class:`ProviderRejected` naming what is missing.
+    """
+    sid = (environ.get(SID_VARIABLE) or "").strip()
+    token = (environ.get(TOKEN_VARIABLE) or "").strip()
+    missing = [name for name, value in ((SID_VARIABLE, sid), (TOKEN_VARIABLE, token)) if not value]
+    if missing:
+        raise ProviderRejected(
+            f"{' and '.join(missing)} must be set in the environment {purpose} "
+            f"(the Twilio account SID and auth token)"
+        )
+    base_url = (environ.get(URL_VARIABLE) or "").strip() or None
+    try:
+        http_client = TwilioHttpxClient(http, base_url=base_url)
+    except ValueError:
+        raise ProviderRejected(
+            f"{URL_VARIABLE} must be an http(s) base URL such as http://127.0.0.1:8080"
+        ) from None
+    # Only what the SDK may read; never empty (the SDK would fall back to os.environ).
+    wanted = (SID_VARIABLE, TOKEN_VARIABLE) + (() if base_url else ROUTING_VARIABLES)
+    sdk_environment = {name: environ[name] for name in wanted if environ.get(name)}
+    return TwilioClient(sid, token, http_client=http_client, environment=sdk_environment), http_client, sid
+
+
 class SmsLookupFailed(ProviderError):
     """Twilio could not be asked whether a message exists (:meth:`TwilioSms.find_sent`).
 
@@ -308,26 +340,7 @@ class TwilioSms:
         *,
         environ: Mapping[str, str] = os.environ,
     ) -> None:
-        sid = (environ.get(SID_VARIABLE) or "").strip()
-        token = (environ.get(TOKEN_VARIABLE) or "").strip()
-        missing = [name for name, value in ((SID_VARIABLE, sid), (TOKEN_VARIABLE, token)) if not value]
-        if missing:
-            raise ProviderRejected(
-                f"{' and '.join(missing)} must be set in the environment to send SMS "
-                f"(the Twilio account SID and auth token)"
-            )
-        base_url = (environ.get(URL_VARIABLE) or "").strip() or None
-        try:
-            self._http_client = TwilioHttpxClient(http, base_url=base_url)
-        except ValueError:
-            raise ProviderRejected(
-                f"{URL_VARIABLE} must be an http(s) base URL such as http://127.0.0.1:8080"
-            ) from None
-        # Only what the SDK may read; never empty (the SDK would fall back to os.environ).
-        wanted = (SID_VARIABLE, TOKEN_VARIABLE) + (() if base_url else ROUTING_VARIABLES)
-        sdk_environment = {name: environ[name] for name in wanted if environ.get(name)}
-        self._client = TwilioClient(sid, token, http_client=self._http_client, environment=sdk_environment)
-        self._account = sid
+        self._client, self._http_client, self._account = twilio_client(http, environ)
         self._settings = settings
         self._closed = False
 
