@@ -25,9 +25,13 @@ from .errors import CrisisCommsError, ExitCode
 if TYPE_CHECKING:
     import asyncio
 
+    from .delivery.receipts.pull import PullResult
+    from .delivery.receipts.server import ServerConfig
+    from .delivery.receipts.store import ReceiptStore
     from .plan import Planner
     from .playbook import Playbook
     from .sending import SendOptions, SendOutcome
+    from .session import NoticeSession
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -132,12 +136,14 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
 @click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
               help="E-mail requests per second at most (default: playbook).")
 @click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
+@click.option("--status-callback", metavar="URL",
+              help="Where Twilio reports SMS delivery (default: providers.sms.status_callback).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
 def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_format: str,
          channels: tuple[str, ...], at_text: str | None, ignore_quiet_hours: bool, default_region: str | None,
          suppress: tuple[Path, ...], skipped_out: Path | None, banner_out: Path | None,
          campaign: str | None, ledger_path: Path, concurrency: int | None, sms_rate: float | None,
-         email_rate: float | None, resend_uncertain: bool, yes: bool) -> None:
+         email_rate: float | None, resend_uncertain: bool, status_callback: str | None, yes: bool) -> None:
     """Send a notice to an audience (SMS, email, site banner).
 
     \b
@@ -152,6 +158,8 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
 
     check_ledger_path(ledger_path)
     session = open_notice(playbook, notice_id)
+    if status_callback is not None:
+        session = _with_status_callback(session, status_callback)
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
                           default_region=default_region, suppress=suppress, banner_out=banner_out,
@@ -165,7 +173,8 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
         if concurrency:
             settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, concurrency),
                                         rates=settings.rates)
-        options = SendOptions(ledger=ledger_path, dispatch=settings, resend_uncertain=resend_uncertain)
+        options = SendOptions(ledger=ledger_path, dispatch=settings, resend_uncertain=resend_uncertain,
+                              rehearsal_at=at if at_text else None)
         _send_for_real(planner, options, skipped_out, yes=yes, at=at.isoformat(timespec="minutes"),
                        json_summary=output_format == "json")
         return
@@ -398,6 +407,175 @@ def banner_assets(out_dir: Path) -> None:
     except OSError as error:
         raise InputError(f"cannot write to {out_dir}: {error.strerror}") from None
     click.echo(f"Copied crisiscomms-banner.js and crisiscomms-banner.css to {out_dir}")
+
+
+# --------------------------------------------------------------------------
+# Delivery receipts (issue 12)
+# --------------------------------------------------------------------------
+
+
+def _receipt_store(ledger_path: Path, command: str) -> ReceiptStore:
+    """THE ONE PLACE where the ledger-backed ReceiptStore plugs in (see delivery/receipts/store.py).
+
+    Until the ledger implements the interface, the receipts commands stop here with a clear error
+    instead of pretending to record anything."""
+    from .errors import UsageError
+
+    raise UsageError(f"receipts {command} needs the ledger receipts support, which has not landed yet: "
+                     f"nothing was read from or written to {ledger_path}")
+
+
+def _with_status_callback(session: NoticeSession, url: str) -> NoticeSession:
+    """``send --status-callback URL``: the session with ``providers.sms.status_callback`` replaced."""
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from .errors import UsageError
+    from .playbook import SmsSettings
+
+    providers = session.playbook.providers
+    if providers.sms is None:
+        raise UsageError(f"--status-callback needs a 'providers: sms' section in {session.loaded.path}")
+    try:
+        sms = SmsSettings.model_validate({**providers.sms.model_dump(by_alias=True), "status_callback": url})
+    except ValidationError as error:
+        raise UsageError(f"--status-callback: {error.errors()[0]['msg']}") from None
+    playbook = session.playbook.model_copy(update={"providers": providers.model_copy(update={"sms": sms})})
+    return dataclasses.replace(session, playbook=playbook)
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    from .errors import UsageError
+
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen '{value}' must be HOST:PORT, such as 127.0.0.1:8787")
+    return host.strip("[]"), int(port)
+
+
+@cli.group()
+def receipts() -> None:
+    """Delivery receipts: which messages actually arrived (a 201/202 only means queued)."""
+
+
+@receipts.command("serve")
+@click.option("--listen", default="127.0.0.1:8787", show_default=True, metavar="HOST:PORT",
+              help="Where to listen (put a TLS proxy in front for the internet).")
+@click.option("--public-url", metavar="URL",
+              help="The address Twilio and SendGrid call, as they see it (behind a proxy); default http://HOST:PORT.")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
+              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
+def receipts_serve(listen: str, public_url: str | None, ledger_path: Path) -> None:
+    """Receive Twilio status callbacks and SendGrid events, verified, into the ledger.
+
+    Needs TWILIO_AUTH_TOKEN and/or SENDGRID_WEBHOOK_PUBLIC_KEY in the environment.
+
+    \b
+    Example:
+      crisiscomms receipts serve --listen 127.0.0.1:8787 --public-url https://receipts.example.org
+    """
+    import asyncio
+
+    from .delivery.receipts.server import ServerConfig
+
+    host, port = _listen_address(listen)
+    config = ServerConfig.from_environ(public_url or f"http://{host}:{port}")
+    store = _receipt_store(ledger_path, "serve")
+    asyncio.run(_serve_receipts(store, config, host, port))
+
+
+async def _serve_receipts(store: ReceiptStore, config: ServerConfig, host: str, port: int) -> None:
+    import asyncio
+    import contextlib
+    import logging
+    import signal
+
+    from .delivery.receipts.server import ReceiptServer
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger("crisiscomms.delivery.receipts").addHandler(handler)
+    server = ReceiptServer(store, config)
+    await server.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    endpoints = ", ".join(config.public_url + path for path in config.endpoints)
+    click.echo(f"Receiving delivery receipts on {server.url} (public: {endpoints}). Ctrl-C stops.", err=True)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+    counts = ", ".join(f"{name} {value}" for name, value in sorted(server.stats.items())) or "no requests"
+    click.echo(f"Stopped. {counts}", err=True)
+
+
+@receipts.command("pull")
+@click.option("--campaign", help="Only this campaign (default: every campaign in the ledger).")
+@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
+              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
+@click.option("--rate", type=click.FloatRange(min=0.1), callback=_finite, default=10.0, show_default=True,
+              help="Twilio requests per second at most.")
+def receipts_pull(campaign: str | None, ledger_path: Path, rate: float) -> None:
+    """Ask Twilio for the status of every accepted SMS without a final status (no web server needed).
+
+    Resumable: what is fetched is kept; run it again to ask about the rest.
+
+    \b
+    Example:
+      crisiscomms receipts pull --campaign storm-outage-fd32f93d
+    """
+    import asyncio
+
+    store = _receipt_store(ledger_path, "pull")
+    result = asyncio.run(_pull_receipts(store, campaign, rate))
+    click.echo(_pull_summary(result))
+    if result.problems["lookup_failed"] or result.stopped:
+        raise SystemExit(ExitCode.INTERRUPTED if result.stopped else ExitCode.FAILED)
+
+
+async def _pull_receipts(store: ReceiptStore, campaign: str | None, rate: float) -> PullResult:
+    import asyncio
+    import contextlib
+    import signal
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .channels.http import make_http_client
+    from .channels.sms import twilio_client
+    from .delivery.receipts.pull import PullProgress, pull_receipts
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    async with make_http_client() as http:
+        client, _, _ = twilio_client(http, os.environ, purpose="to fetch SMS statuses")
+        with Progress(TextColumn("SMS statuses"), BarColumn(), MofNCompleteColumn(),
+                      console=Console(stderr=True), transient=True) as progress:
+            task = progress.add_task("pull", total=None)
+
+            def show(update: PullProgress) -> None:
+                progress.update(task, completed=update.done, total=update.total)
+
+            return await pull_receipts(store, client, campaign=campaign, rate=rate, on_progress=show, stop=stop)
+
+
+def _pull_summary(result: PullResult) -> str:
+    states = ", ".join(f"{state} {count}" for state, count in sorted(result.states.items()))
+    lines = [f"Asked Twilio about {result.asked} SMS: {result.final} now have a final status"
+             + (f" ({states})" if states else "") + f", {result.still_open} are still on their way."]
+    if result.problems["not_found"]:
+        lines.append(f"{result.problems['not_found']} are unknown to Twilio (deleted, or another account).")
+    if result.problems["lookup_failed"]:
+        lines.append(f"{result.problems['lookup_failed']} could not be asked (Twilio errors): run pull again.")
+    if result.stopped:
+        lines.append("Stopped early: what was fetched is kept; run pull again for the rest.")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -109,6 +109,7 @@ class SendOptions:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     resend_uncertain: bool = False
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    rehearsal_at: dt.datetime | None = None  # send --at: channels reckon time (SMS validity) from it
 
 
 @dataclass
@@ -229,7 +230,8 @@ class SendRun:
         session = self.planner.session
         settings = self.options.dispatch
         async with make_http_client(max_connections=max(settings.concurrency.values(), default=100)) as http:
-            context = ChannelContext(session.playbook, session.notice_id, http, self.options.environ)
+            context = ChannelContext(session.playbook, session.notice_id, http, self.options.environ,
+                                     at=self.options.rehearsal_at)
             channels = {name: create_channel(name, context) for name in self.planner.channels}
             reconciled = await self._reconcile(channels.get("sms"))
             dispatcher = Dispatcher(self.ledger, self.campaign, channels, settings, on_progress=on_progress,

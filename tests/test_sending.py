@@ -186,7 +186,7 @@ def test_interrupted_run_resumes_exactly_once(project: Path, standin: Standin) -
     session = open_notice(Path("playbooks/p.yaml"), "outage")
     request = PlanRequest(audience=Path("audience.csv"), at=dt.datetime.fromisoformat(AT), channels=("sms",))
     options = SendOptions(ledger=Path(".crisiscomms/ledger.sqlite"),
-                          dispatch=DispatchSettings(concurrency={"sms": 4}))
+                          dispatch=DispatchSettings(concurrency={"sms": 4}), rehearsal_at=request.at)
 
     async def interrupted() -> None:
         stop = asyncio.Event()

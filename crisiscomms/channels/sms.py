@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
@@ -43,14 +43,15 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client as TwilioClient
 
-from ..errors import ProviderError
-from ..playbook import SmsSettings
-from ..render import SmsContent
+from ..errors import ExitCode, ProviderError
+from ..playbook import MAX_SMS_VALIDITY, SmsSettings
+from ..render import SmsContent, notice_expiry
 from .base import BodyFingerprint, ChannelContext, Message, Outcome, ProviderRejected, SendResult
 from .http import DEFAULT_TIMEOUT, normalise_transport_error, transport_outcome
 
 __all__ = [
     "TWILIO_API_BASE",
+    "NoticeExpired",
     "ResponseCapture",
     "SmsLookupFailed",
     "TwilioHttpxClient",
@@ -128,6 +129,10 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max((when - (now or dt.datetime.now(dt.UTC))).total_seconds(), 0.0)
+
+
+def _real_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 # --------------------------------------------------------------------------
@@ -309,6 +314,18 @@ def twilio_client(
     return TwilioClient(sid, token, http_client=http_client, environment=sdk_environment), http_client, sid
 
 
+class NoticeExpired(ProviderRejected):
+    """The notice stopped being true: no SMS of it may be sent (or arrive) any more."""
+
+    exit_code = ExitCode.INPUT
+
+    def __init__(self, notice_id: str, expires_at: dt.datetime) -> None:
+        name = f"notice '{notice_id}'" if notice_id else "the notice"
+        super().__init__(f"{name} expired at {expires_at.isoformat(timespec='minutes')}: no SMS is sent after a "
+                         f"notice stopped being true (change its 'expires' in the playbook to send it)")
+        self.expires_at = expires_at
+
+
 class SmsLookupFailed(ProviderError):
     """Twilio could not be asked whether a message exists (:meth:`TwilioSms.find_sent`).
 
@@ -339,9 +356,16 @@ class TwilioSms:
         http: httpx.AsyncClient,
         *,
         environ: Mapping[str, str] = os.environ,
+        expires_at: dt.datetime | None = None,
+        notice_id: str = "",
+        clock: Callable[[], dt.datetime] = _real_now,
     ) -> None:
-        self._client, self._http_client, self._account = twilio_client(http, environ)
+        self._expires_at = expires_at
+        self._notice_id = notice_id
+        self._clock = clock
         self._settings = settings
+        self.validity_period()  # an expired notice is refused before anything is set up
+        self._client, self._http_client, self._account = twilio_client(http, environ)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -362,7 +386,23 @@ class TwilioSms:
             params["from_"] = self._settings.from_
         if self._settings.status_callback is not None:
             params["status_callback"] = str(self._settings.status_callback)
+        params["validity_period"] = str(self.validity_period())
         return params
+
+    def validity_period(self) -> int:
+        """Twilio's ``ValidityPeriod`` for an SMS created now: the seconds left until the notice
+        expires, at most ``providers.sms.validity`` and Twilio's maximum (10 hours).
+
+        Raises :class:`NoticeExpired` when the notice has already expired."""
+        limits = [MAX_SMS_VALIDITY]
+        if self._settings.validity_seconds is not None:
+            limits.append(self._settings.validity_seconds)
+        if self._expires_at is not None:
+            left = math.floor((self._expires_at - self._clock()).total_seconds())
+            if left < 1:
+                raise NoticeExpired(self._notice_id, self._expires_at)
+            limits.append(left)
+        return min(limits)
 
     async def send(self, batch: Sequence[Message]) -> list[SendResult]:
         """One result per message; raises :class:`ProviderRejected` on 401/403/20003."""
@@ -525,4 +565,14 @@ def create(context: ChannelContext) -> TwilioSms:
     settings = context.playbook.providers.sms
     if settings is None:
         raise ProviderRejected("the playbook has no 'providers: sms' section")
-    return TwilioSms(settings, context.http, environ=context.environ)
+    notice = context.playbook.notices[context.notice_id]
+    return TwilioSms(settings, context.http, environ=context.environ, notice_id=context.notice_id,
+                     expires_at=notice_expiry(context.playbook, notice), clock=_clock_from(context.at))
+
+
+def _clock_from(at: dt.datetime | None) -> Callable[[], dt.datetime]:
+    """Real time, or for a rehearsal the ``--at`` moment moving on as real time passes."""
+    if at is None:
+        return _real_now
+    started = _real_now()
+    return lambda: at + (_real_now() - started)

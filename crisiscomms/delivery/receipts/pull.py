@@ -50,6 +50,7 @@ class PullResult:
     counts: AppliedCounts = field(default_factory=AppliedCounts)
     final: int = 0  # of the messages asked about, how many now have a final status
     problems: collections.Counter[str] = field(default_factory=collections.Counter)
+    states: collections.Counter[str] = field(default_factory=collections.Counter)  # what Twilio answered
     stopped: bool = False
 
     @property
@@ -132,6 +133,7 @@ async def pull_receipts(
             if event is not None:
                 result.counts = result.counts + store.apply([event])
                 result.final += event.state in FINAL_STATES
+                result.states[event.state.value] += 1
             report()
 
     report()

@@ -46,6 +46,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from ...errors import CrisisCommsError, UsageError
+from ...safetext import visible
 from .events import DeliveryEvent, MalformedReceipt, sendgrid_event, twilio_event
 from .store import AppliedCounts, ReceiptStore
 
@@ -150,8 +151,8 @@ class _ThrottledLog:
         self._last[reason] = now
         folded, self._folded[reason] = self._folded[reason], 0
         more = f" (+{folded} more in the last second)" if folded else ""
-        log.warning("receipts: refused %s %s from %s with %d: %s%s", request.method, request.path,
-                    request.remote or "?", status, reason, more)
+        log.warning("receipts: refused %s %s from %s with %d: %s%s", visible(request.method),
+                    visible(request.path[:200]), request.remote or "?", status, reason, more)
 
 
 class ReceiptServer:
