@@ -577,3 +577,18 @@ def test_a_bad_validity_is_refused_by_the_playbook_model(value: str, message: st
     with pytest.raises(ValidationError) as caught:
         settings(**{"from": SENDER, "validity": value})
     assert caught.value.errors()[0]["msg"] == message
+
+
+def test_a_rehearsal_reckons_the_validity_from_its_at_moment() -> None:
+    from crisiscomms.channels.base import ChannelContext
+    from crisiscomms.channels.sms import create
+    from crisiscomms.loader import load_playbook
+
+    playbook = load_playbook(ROOT / "playbooks" / "nordvind-storm.yaml").require()
+    at = dt.datetime(2026, 12, 6, 18, 30, tzinfo=dt.UTC)  # the notice expires at 20:00+01:00 = 19:00 UTC
+
+    async def scenario() -> int:
+        async with make_http_client() as http:
+            return create(ChannelContext(playbook, "storm-outage", http, ENV, at=at)).validity_period()
+
+    assert run(scenario) in (1799, 1800)
