@@ -154,3 +154,45 @@ def test_receipts_pull_without_credentials(monkeypatch: pytest.MonkeyPatch) -> N
 def test_receipts_commands_have_help_with_an_example(command: str) -> None:
     result = run_cli("receipts", command, "--help")
     assert result.code == 0 and "Example" in result.stdout
+
+
+def test_serve_receives_until_interrupted_and_prints_what_it_counted(capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import os
+    import signal
+    import socket
+
+    import httpx
+
+    from crisiscomms.cli import _serve_receipts
+    from crisiscomms.delivery.receipts.server import ServerConfig
+    from crisiscomms.testing.standin_receipts import twilio_signature
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = MemoryReceiptStore()
+    key = store.add_row("c1", "sms", "r1", "SM" + "5e" * 16)
+    config = ServerConfig.from_environ(f"http://127.0.0.1:{port}", {"TWILIO_AUTH_TOKEN": "tok"})
+    params = {"MessageSid": "SM" + "5e" * 16, "MessageStatus": "delivered"}
+    url = f"http://127.0.0.1:{port}/twilio/status"
+
+    async def main() -> None:
+        serving = asyncio.create_task(_serve_receipts(store, config, "127.0.0.1", port))
+        async with httpx.AsyncClient() as http:
+            for _ in range(100):
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/health")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.02)
+            answer = await http.post(url, data=params, headers={"X-Twilio-Signature": twilio_signature("tok", url, params)})
+            assert answer.status_code == 200
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.wait_for(serving, 5)
+
+    asyncio.run(main())
+    assert store.states()[key] == "delivered"
+    err = capsys.readouterr().err
+    assert f"Receiving delivery receipts on http://127.0.0.1:{port} (public: {url}). Ctrl-C stops." in err
+    assert "Stopped. twilio: requests 1, accepted 1, events applied 1\n" in err

@@ -342,3 +342,17 @@ def test_a_flood_of_garbage_does_not_crash_the_server_and_changes_nothing() -> N
     server = run(test)
     assert server.stats["twilio.requests"] == 1501
     assert server.stats["twilio.accepted"] == 1
+
+
+def test_a_store_failure_answers_503_so_the_provider_retries() -> None:
+    from crisiscomms.errors import LedgerError
+
+    async def test(h: Harness) -> None:
+        def broken(events: object) -> object:
+            raise LedgerError("cannot write the ledger x.sqlite: disk I/O error")
+
+        h.store.apply = broken  # type: ignore[method-assign,assignment]
+        assert await h.twilio(callback("delivered")) == 503
+
+    server = run(test)
+    assert server.stats["twilio.store_failed"] == 1
