@@ -55,6 +55,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from .standin_receipts import Receipts
+from .standin_receipts import add_control_routes as add_receipt_routes
 
 Provider = Literal["twilio", "sendgrid"]
 PROVIDERS: tuple[Provider, ...] = ("twilio", "sendgrid")
@@ -680,6 +681,7 @@ def _build_app(standin: Standin) -> web.Application:
     app.router.add_get("/_standin/config", _control_get_config)
     app.router.add_post("/_standin/config", _control_set_config)
     app.router.add_post("/_standin/reset", _control_reset)
+    add_receipt_routes(app.router, lambda request: request.app[_STANDIN_KEY].receipts)
     return app
 
 

@@ -32,11 +32,12 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from twilio.request_validator import RequestValidator
@@ -44,7 +45,7 @@ from twilio.request_validator import RequestValidator
 if TYPE_CHECKING:
     from .standin import EmailRecord, SmsRecord
 
-__all__ = ["Receipts", "ReceiptsConfig", "SendGridSigner", "twilio_signature"]
+__all__ = ["Receipts", "ReceiptsConfig", "SendGridSigner", "add_control_routes", "twilio_signature"]
 
 POST_ATTEMPTS = 3
 
@@ -279,3 +280,44 @@ class Receipts:
             except (aiohttp.ClientError, TimeoutError):
                 self.answers[(provider, 0)] += 1
             await asyncio.sleep(0.05 * (attempt + 1))
+
+
+# --------------------------------------------------------------------------
+# Control endpoints (for a stand-in in another process)
+# --------------------------------------------------------------------------
+
+
+def add_control_routes(router: web.UrlDispatcher, receipts_of: Callable[[web.Request], Receipts]) -> None:
+    """``GET|POST /_standin/receipts`` (record and public key | configure) and ``POST /_standin/receipts/drain``."""
+
+    async def record(request: web.Request) -> web.Response:
+        receipts = receipts_of(request)
+        finals = receipts.final_states()
+        return web.json_response({
+            "config": dataclasses.asdict(receipts.config),
+            "public_key": receipts.public_key,
+            "sms": finals["sms"],
+            "email": [{"campaign": c, "recipient": r, "event": e} for (c, r), e in sorted(finals["email"].items())],
+            "answers": {f"{provider} {status}": n for (provider, status), n in sorted(receipts.answers.items())},
+        })
+
+    async def configure(request: web.Request) -> web.Response:
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("body must be a JSON object")
+            config = receipts_of(request).configure(**changes)
+        except (TypeError, ValueError) as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response(dataclasses.asdict(config))
+
+    async def drain(request: web.Request) -> web.Response:
+        try:
+            await receipts_of(request).drain()
+        except TimeoutError as error:
+            return web.json_response({"error": str(error)}, status=504)
+        return web.json_response({"drained": True})
+
+    router.add_get("/_standin/receipts", record)
+    router.add_post("/_standin/receipts", configure)
+    router.add_post("/_standin/receipts/drain", drain)

@@ -143,3 +143,22 @@ def test_sendgrid_events_carry_the_custom_args_and_a_valid_signature() -> None:
 def test_bad_receipt_settings_are_refused(changes: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]").replace("+", r"\+")):
         ReceiptsConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_control_endpoints_configure_and_read_the_receipts_from_another_process() -> None:
+    from crisiscomms.testing.standin import standin_in_thread
+
+    with standin_in_thread() as standin:
+        configured = httpx.post(standin.url + "/_standin/receipts", json={"enabled": True, "failed_share": 1.0,
+                                                                           "undelivered_share": 0.0})
+        assert configured.status_code == 200 and configured.json()["enabled"] is True
+        assert httpx.post(standin.url + "/_standin/receipts", json={"bounce_share": 2}).json() == {
+            "error": "bounce_share must be within [0, 1]"}
+        assert httpx.post(standin.url + "/_standin/receipts", json={"nonsense": 1}).status_code == 400
+        answer = httpx.post(standin.url + MESSAGES + ".json", auth=AUTH,
+                            data={"To": "+46701234567", "From": "+46700000000", "Body": "x"})
+        assert httpx.post(standin.url + "/_standin/receipts/drain").json() == {"drained": True}
+        record = httpx.get(standin.url + "/_standin/receipts").json()
+        assert record["sms"] == {answer.json()["sid"]: "failed"}
+        assert record["public_key"] == standin.receipts.public_key
+        assert record["email"] == [] and record["answers"] == {}
