@@ -119,6 +119,33 @@ class DeliveryEvent:
     def final(self) -> bool:
         return self.state in FINAL_STATES
 
+    def to_record(self) -> dict[str, str | None]:
+        """Flat text columns, e.g. for a ledger row's receipt or its table of waiting events."""
+        return {"channel": self.channel, "provider_id": self.provider_id, "state": self.state.value,
+                "provider_status": self.provider_status, "event_id": self.event_id, "code": self.code,
+                "reason": self.reason, "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+                "campaign": self.campaign, "recipient": self.recipient}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, str | None]) -> DeliveryEvent:
+        """The event :meth:`to_record` wrote (raises :class:`MalformedReceipt` for anything else)."""
+        try:
+            channel: ReceiptChannel
+            if record["channel"] == "sms":
+                channel = "sms"
+            elif record["channel"] == "email":
+                channel = "email"
+            else:
+                raise ValueError(f"channel {record['channel']!r}")
+            occurred = record.get("occurred_at")
+            when = dt.datetime.fromisoformat(occurred) if occurred else None
+            return cls(channel, record.get("provider_id"), DeliveryState(str(record["state"])),
+                       str(record["provider_status"]), str(record["event_id"]), code=record.get("code"),
+                       reason=record.get("reason"), occurred_at=when, campaign=record.get("campaign"),
+                       recipient=record.get("recipient"))
+        except (KeyError, ValueError, TypeError) as error:
+            raise MalformedReceipt(f"not a stored receipt: {error}") from None
+
 
 def precedence(event: DeliveryEvent) -> tuple[int, dt.datetime, int, str, str, str]:
     """The order of :func:`merge`: the highest wins (see the module docstring)."""

@@ -16,6 +16,19 @@ gives the same answer for the same events:
 * otherwise the row keeps :func:`~.events.merge` of its receipt and the event:
   **applied** when that changed it, **unchanged** when the row already had a
   receipt of higher precedence.
+
+Implementing it on a ledger (SQLite, PostgreSQL), as :class:`MemoryReceiptStore` does:
+
+* keep the winning receipt on the message row (:meth:`DeliveryEvent.to_record` gives
+  flat text columns; :meth:`DeliveryEvent.from_record` rebuilds it for :func:`decide`);
+* a table of applied ``(channel, event_id)`` with a unique key (the duplicate check;
+  SendGrid resends for up to 72 hours, so rows older than a week may be pruned);
+* a table of waiting events keyed by sid, bounded (:data:`MAX_WAITING`, oldest
+  dropped): callbacks for other messages of the same Twilio account land there too;
+* when a send records an SMS sid (accepted, or found by reconciling), merge that sid's
+  waiting events into the row in the same transaction and delete them;
+* one transaction per :meth:`ReceiptStore.apply` call; events of one call are decided in
+  order, each seeing the row as the previous one left it.
 """
 
 from __future__ import annotations

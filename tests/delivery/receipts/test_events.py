@@ -178,3 +178,20 @@ def test_every_pair_of_states_merges_the_same_way_round() -> None:
     for a, b in itertools.product(built, repeat=2):
         if a.channel == b.channel:
             assert merge(a, b) == merge(b, a)
+
+
+def test_an_event_round_trips_through_its_record() -> None:
+    for event in (sms("undelivered", "30003"), mail("bounce", 7, "ev7", status="5.1.1", reason="no such user")):
+        record = event.to_record()
+        assert all(value is None or isinstance(value, str) for value in record.values())
+        assert DeliveryEvent.from_record(record) == event
+
+
+@pytest.mark.parametrize("record", [
+    {}, {"channel": "fax", "state": "sent", "provider_status": "x", "event_id": "e"},
+    {"channel": "sms", "state": "teleported", "provider_status": "x", "event_id": "e"},
+    {"channel": "sms", "state": "sent", "provider_status": "x", "event_id": "e", "occurred_at": "noon"},
+])
+def test_a_broken_record_is_refused(record: dict[str, str]) -> None:
+    with pytest.raises(MalformedReceipt, match="not a stored receipt"):
+        DeliveryEvent.from_record(record)
