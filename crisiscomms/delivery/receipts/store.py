@@ -22,7 +22,7 @@ Implementing it on a ledger (SQLite, PostgreSQL), as :class:`MemoryReceiptStore`
 * keep the winning receipt on the message row (:meth:`DeliveryEvent.to_record` gives
   flat text columns; :meth:`DeliveryEvent.from_record` rebuilds it for :func:`decide`);
 * a table of applied ``(channel, event_id)`` with a unique key (the duplicate check;
-  SendGrid resends for up to 72 hours, so rows older than a week may be pruned);
+  SendGrid retries failed posts for hours, so rows older than a week may be pruned);
 * a table of waiting events keyed by sid, bounded (:data:`MAX_WAITING`, oldest
   dropped): callbacks for other messages of the same Twilio account land there too;
 * when a send records an SMS sid (accepted, or found by reconciling), merge that sid's
