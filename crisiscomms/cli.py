@@ -479,8 +479,12 @@ def receipts_serve(listen: str, public_url: str | None, ledger_path: Path) -> No
     import asyncio
 
     from .delivery.receipts.server import ServerConfig
+    from .errors import UsageError
 
     host, port = _listen_address(listen)
+    if public_url is None and host in ("0.0.0.0", "::", "*"):
+        raise UsageError(f"listening on every interface ({listen}): give --public-url, the address Twilio and "
+                         f"SendGrid call (their signatures cover it)")
     config = ServerConfig.from_environ(public_url or f"http://{host}:{port}")
     store = _receipt_store(ledger_path, "serve")
     asyncio.run(_serve_receipts(store, config, host, port))

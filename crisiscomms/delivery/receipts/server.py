@@ -127,12 +127,15 @@ def _public_key(text: str) -> EventWebhook:
 
 
 class _Refused(Exception):
-    """A request that changes nothing: its status and the reason counted and logged."""
+    """A request that changes nothing: its status, its kind (counted) and what was wrong (logged).
+
+    The reason text starts with the kind: ``"forged: the signature does not match ..."``."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.kind = reason.partition(":")[0].replace(" ", "_")
 
 
 class _ThrottledLog:
@@ -143,13 +146,14 @@ class _ThrottledLog:
         self._last: dict[str, float] = {}
         self._folded: collections.Counter[str] = collections.Counter()
 
-    def refused(self, reason: str, request: web.Request, status: int) -> None:
+    def refused(self, kind: str, reason: str, request: web.Request, status: int) -> None:
+        """Log one refusal, unless one of the same ``kind`` was logged less than a second ago."""
         now = self._clock()
-        if now - self._last.get(reason, -2.0) < 1.0:
-            self._folded[reason] += 1
+        if now - self._last.get(kind, -2.0) < 1.0:
+            self._folded[kind] += 1
             return
-        self._last[reason] = now
-        folded, self._folded[reason] = self._folded[reason], 0
+        self._last[kind] = now
+        folded, self._folded[kind] = self._folded[kind], 0
         more = f" (+{folded} more in the last second)" if folded else ""
         log.warning("receipts: refused %s %s from %s with %d: %s%s", visible(request.method),
                     visible(request.path[:200]), request.remote or "?", status, reason, more)
@@ -207,8 +211,9 @@ class ReceiptServer:
         try:
             events = await read(request)
         except _Refused as refused:
-            self.stats[f"{provider}.refused.{refused.reason.split(':')[0]}"] += 1
-            self._log.refused(f"{provider} {refused.reason}", request, refused.status)
+            kind = f"{provider}.refused.{refused.kind}"
+            self.stats[kind] += 1
+            self._log.refused(kind, refused.reason, request, refused.status)
             return web.Response(status=refused.status, text=_STATUS_TEXT[refused.status])
         try:
             counts = self.store.apply(events)

@@ -104,6 +104,13 @@ def test_receipts_serve_checks_listen(listen: str) -> None:
         2, f"crisiscomms: --listen '{listen}' must be HOST:PORT, such as 127.0.0.1:8787\n")
 
 
+def test_receipts_serve_on_every_interface_needs_the_public_url() -> None:
+    result = run_cli("receipts", "serve", "--listen", "0.0.0.0:8787")
+    assert (result.code, result.stderr) == (
+        2, "crisiscomms: listening on every interface (0.0.0.0:8787): give --public-url, the address Twilio and "
+           "SendGrid call (their signatures cover it)\n")
+
+
 def test_receipts_commands_say_plainly_that_the_ledger_support_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t")
     monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", SendGridSigner().public_key)

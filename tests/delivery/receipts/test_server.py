@@ -202,7 +202,7 @@ def test_without_a_token_the_twilio_endpoint_refuses_everything() -> None:
         assert await h.sendgrid([event("delivered", "e1")]) == 200
 
     server = run(test, environ={"SENDGRID_WEBHOOK_PUBLIC_KEY": SIGNER.public_key})
-    assert server.stats["twilio.refused.not configured"] == 1
+    assert server.stats["twilio.refused.not_configured"] == 1
 
 
 # -- SendGrid -------------------------------------------------------------------------------------
@@ -356,3 +356,24 @@ def test_a_store_failure_answers_503_so_the_provider_retries() -> None:
 
     server = run(test)
     assert server.stats["twilio.store_failed"] == 1
+
+
+def test_refusals_are_logged_at_most_once_per_kind_and_second(caplog: pytest.LogCaptureFixture) -> None:
+    from crisiscomms.delivery.receipts.server import _ThrottledLog
+
+    class FakeRequest:
+        method, path, remote = "POST", "/twilio/status\x1b[2J", "10.0.0.1"
+
+    now = [100.0]
+    throttled = _ThrottledLog(clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, "crisiscomms.delivery.receipts.server")
+    for _ in range(50):
+        throttled.refused("twilio.refused.forged", "forged: no", FakeRequest(), 403)  # type: ignore[arg-type]
+    throttled.refused("twilio.refused.stale", "stale: old", FakeRequest(), 403)  # type: ignore[arg-type]
+    now[0] += 1.5
+    throttled.refused("twilio.refused.forged", "forged: no", FakeRequest(), 403)  # type: ignore[arg-type]
+    assert [record.getMessage() for record in caplog.records] == [
+        "receipts: refused POST /twilio/status\\x1b[2J from 10.0.0.1 with 403: forged: no",
+        "receipts: refused POST /twilio/status\\x1b[2J from 10.0.0.1 with 403: stale: old",
+        "receipts: refused POST /twilio/status\\x1b[2J from 10.0.0.1 with 403: forged: no (+49 more in the last second)",
+    ]
