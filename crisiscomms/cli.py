@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -25,6 +24,7 @@ from .errors import CrisisCommsError, ExitCode
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Mapping
 
     from .delivery.receipts.pull import PullResult
     from .delivery.receipts.server import ReceiptServer, ServerConfig
