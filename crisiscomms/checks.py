@@ -25,7 +25,8 @@ REFERENCE_MONDAY = date(2026, 1, 5)
 
 def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
     checks = (
-        _check_locales, _check_localized_texts, _check_references, _check_providers, _check_variable_names,
+        _check_locales, _check_localized_texts, _check_references, _check_providers, _check_receipts,
+        _check_variable_names,
         _check_overlapping_exceptions,
         _check_live_person, _check_coverage, _check_critical_notices, _check_files,
     )
@@ -127,6 +128,20 @@ def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator
             if getattr(playbook.providers, channel) is None:
                 yield _error(source, ("notices", nid, "channels", index),
                              f"notice '{nid}' uses {channel}, but 'providers' has no '{channel}' section")
+
+
+def _check_receipts(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    """``providers.sms.receipts: true`` without a ``status_callback``: Twilio would report nothing."""
+    sms = playbook.providers.sms
+    if sms is None or not sms.receipts or sms.status_callback is not None:
+        return
+    notices = [nid for nid, notice in playbook.notices.items() if "sms" in notice.channels]
+    if notices:
+        yield _warning(source, ("providers", "sms", "receipts"),
+                       f"receipts are expected but no status_callback is set, so Twilio will not report whether "
+                       f"the SMS of {', '.join(repr(n) for n in notices)} arrived: set providers.sms.status_callback "
+                       f"to the /twilio/status address of 'crisiscomms receipts serve' (or pass send "
+                       f"--status-callback), or fetch statuses with 'crisiscomms receipts pull'")
 
 
 _DICT_ATTRIBUTES = frozenset(name for name in dir(dict) if not name.startswith("_"))

@@ -111,7 +111,7 @@ def plan_create(playbook: Path, **options: Any) -> None:
     session, request, location = _planning(playbook, options, dry_run=False)
     ledger = _open(location, console)
     try:
-        frozen = _freeze(session, request, ledger, options["skipped_out"])
+        frozen = _freeze(session, request, ledger, options["skipped_out"], rehearsal=bool(options["at_text"]))
     finally:
         ledger.close()
     if json_output:
@@ -198,6 +198,8 @@ def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
 @click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
               help="E-mail requests per second at most (default: playbook).")
 @click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
+@click.option("--status-callback", metavar="URL",
+              help="Where Twilio reports SMS delivery (default: providers.sms.status_callback).")
 @click.option("--continue-with-new-text", "continue_new", is_flag=True,
               help="People already reached with an earlier text are left alone; the others get the new text.")
 @click.option("--resend-to-all", is_flag=True,
@@ -269,12 +271,13 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
         info = campaign_for(session, request.campaign)
         holder = this_holder(os.environ)
         with CampaignLease(ledger, location, info.campaign, holder) as lease:
-            frozen = _freeze(session, request, ledger, options["skipped_out"])
+            frozen = _freeze(session, request, ledger, options["skipped_out"], rehearsal=bool(options["at_text"]))
             print_plan_summary(frozen.summary, console, dry_run=False, at=request.at.isoformat(timespec="minutes"))
             console.print(f"Plan {frozen.header.id} frozen in the ledger {location.shown()}.", markup=False,
                           highlight=False, soft_wrap=True)
             send_options = SendOptions(dispatch=_dispatch_settings(session.playbook, options),
-                                       resend_uncertain=options["resend_uncertain"], text_choice=choice)
+                                       resend_uncertain=options["resend_uncertain"], text_choice=choice,
+                                       status_callback=options["status_callback"])
             run = PlanSend(ledger, frozen.header, frozen.summary, holder, send_options,
                            taken_over=lease.grant.taken_over if lease.grant else None)
             _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output)
@@ -305,7 +308,8 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
 
             frozen_playbook = Playbook.model_validate(Snapshot.from_json(ledger.plan_snapshot(header.id)).playbook)
             send_options = SendOptions(dispatch=_dispatch_settings(frozen_playbook, options),
-                                       resend_uncertain=options["resend_uncertain"], text_choice=choice)
+                                       resend_uncertain=options["resend_uncertain"], text_choice=choice,
+                                       status_callback=options["status_callback"])
             run = PlanSend(ledger, header, summary, holder, send_options,
                            taken_over=lease.grant.taken_over if lease.grant else None)
             _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output)
@@ -460,6 +464,10 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
     from .session import open_notice, parse_moment
 
     session = open_notice(playbook, options["notice_id"])
+    if options.get("status_callback"):
+        from .campaign.send import with_status_callback
+
+        with_status_callback(session.playbook, options["status_callback"], str(session.loaded.path))  # checks it
     location = _location(options["ledger_option"], session)
     from .ledger import check_ledger_path
 
@@ -472,7 +480,8 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
     return session, request, location
 
 
-def _freeze(session: NoticeSession, request: PlanRequest, ledger: Ledger, skipped_out: Path | None) -> Any:
+def _freeze(session: NoticeSession, request: PlanRequest, ledger: Ledger, skipped_out: Path | None, *,
+            rehearsal: bool) -> Any:
     from .campaign.dry_run import skipped_writer
     from .campaign.frozen import freeze
     from .campaign.identity import operator
@@ -481,7 +490,8 @@ def _freeze(session: NoticeSession, request: PlanRequest, ledger: Ledger, skippe
     planner = Planner(session, request)
     with skipped_writer(skipped_out) as skipped:
         return freeze(planner, ledger, planned_by=operator(os.environ),
-                      approval_required=session.playbook.approval_required(session.notice_id), on_skip=skipped.write)
+                      approval_required=session.playbook.approval_required(session.notice_id), on_skip=skipped.write,
+                      rehearsal=rehearsal)
 
 
 def _dispatch_settings(playbook: Playbook, options: dict[str, Any]) -> DispatchSettings:

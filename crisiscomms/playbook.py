@@ -17,6 +17,7 @@ import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -312,7 +313,13 @@ class SmsSettings(_Model):
 
     from_: str | None = Field(None, alias="from", description="Sender number (E.164) or alphanumeric sender id.")
     messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
-    status_callback: HttpUrl | None = None
+    status_callback: HttpUrl | None = Field(
+        None, description="Where Twilio reports delivery (crisiscomms receipts serve's /twilio/status).")
+    receipts: bool = Field(
+        False, description="Delivery receipts are expected: validate warns when no status_callback is set.")
+    validity: SmsValidity | None = Field(
+        None, description="Most time an SMS may wait at Twilio before it is dropped (1s-10h, e.g. '1h'); "
+                          "default and upper bound: the time left until the notice expires.")
     quiet_hours: str = Field(
         "21:00-08:00", description="No non-critical SMS in this local-time window; 'none' to disable.")
     smart_encoding: bool = Field(False, description="Replace curly quotes, dashes and odd spaces by GSM-7 equivalents.")
@@ -326,12 +333,49 @@ class SmsSettings(_Model):
             raise _located("sender", "give exactly one of 'from' and 'messaging_service_sid'", ())
         return self
 
+    @property
+    def validity_seconds(self) -> int | None:
+        return parse_duration(self.validity) if self.validity is not None else None
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours_shape(cls, value: str) -> str:
         if value.strip().lower() != "none":
             quiet_window(value)
         return value
+
+
+MAX_SMS_VALIDITY = 36_000  # seconds: Twilio's ValidityPeriod is 1 to 36,000 (10 hours)
+_DURATION_PART = re.compile(r"(\d+)\s*(h|m|s)")
+_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: str) -> int:
+    """``"1h"``, ``"90m"``, ``"1h30m"``, ``"45s"`` → seconds. Raises ValueError."""
+    text = value.strip().lower().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"'{value}' is not a duration such as 1h, 30m, 1h30m or 45s")
+    return sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
+
+
+def _check_sms_validity(value: str) -> str:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as error:
+        raise PydanticCustomError("bad_duration", str(error)) from None
+    if not 1 <= seconds <= MAX_SMS_VALIDITY:
+        raise PydanticCustomError("bad_validity", "must be between 1s and 10h (Twilio's limit), "
+                                  "not {value}", {"value": value})
+    return value
+
+
+def _seconds_as_text(value: object) -> object:
+    return f"{value}s" if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+SmsValidity = Annotated[str, BeforeValidator(_seconds_as_text), AfterValidator(_check_sms_validity),
+                        Field(examples=["1h", "30m"])]
 
 
 def quiet_window(value: str) -> tuple[int, int] | None:

@@ -211,7 +211,8 @@ def test_interrupted_run_resumes_exactly_once(project: Path, standin: Standin) -
 
         ledger = open_ledger(location)
         holder = this_holder({})
-        frozen = freeze(Planner(session, request), ledger, planned_by="ops", approval_required=False)
+        frozen = freeze(Planner(session, request), ledger, planned_by="ops", approval_required=False,
+                        rehearsal=True)
         with CampaignLease(ledger, location, frozen.header.campaign, holder):
             run = PlanSend(ledger, frozen.header, frozen.summary, holder, options)
             outcome = await run.execute(run.prepare(), on_progress=progress, stop=stop)
@@ -247,3 +248,21 @@ def test_report_masks_addresses(project: Path, standin: Standin) -> None:
     assert any(",sms,+46*****0000,en,accepted,SM" in line for line in lines)
     assert any(",email,p***@example.se,en,accepted," in line for line in lines)
     assert "+46701000000" in run_cli("report", "--format", "csv", "--unmasked").stdout
+
+
+def test_an_expired_notice_sends_no_sms_but_a_rehearsal_before_expiry_does(project: Path, standin: Standin) -> None:
+    text = (project / "playbooks" / "p.yaml").read_text(encoding="utf-8")
+    expired = text.replace("expires: 2026-12-01T18:00:00+01:00", "expires: 2020-01-01T18:00:00+01:00")
+    assert expired != text
+    (project / "playbooks" / "expired.yaml").write_text(expired, encoding="utf-8")
+    real = run_cli("send", "playbooks/expired.yaml", "--notice", "outage", "--audience", "audience.csv", "--yes",
+                   "--channels", "sms", "--ledger", "real.sqlite")  # no --at: real time, after the expiry
+    assert real.code == 3
+    assert real.stderr.endswith("crisiscomms: notice 'outage' expired at 2020-01-01T18:00+01:00: no SMS is sent "
+                                "after a notice stopped being true (change its 'expires' in the playbook to send "
+                                "it)\n")
+    assert standin.requests["twilio"] == 0
+    rehearsal = send("--channels", "sms", "--status-callback", "https://receipts.example.org/twilio/status")
+    assert rehearsal.code == 0, rehearsal.stderr
+    assert len(standin.sms) == 30
+    assert {record.status_callback for record in standin.sms} == {"https://receipts.example.org/twilio/status"}

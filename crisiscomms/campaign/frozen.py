@@ -40,16 +40,18 @@ class Snapshot:
     templates_shown: str  # the template folder's name, for messages about a template
     notice: str
     at: str
+    rehearsal: bool = False  # planned with --at: the send reckons time (SMS validity) from that moment too
 
     def to_json(self) -> str:
         return json.dumps({"format": SNAPSHOT_FORMAT, "playbook": self.playbook, "templates": self.templates,
-                           "templates_shown": self.templates_shown, "notice": self.notice, "at": self.at},
-                          sort_keys=True, ensure_ascii=False)
+                           "templates_shown": self.templates_shown, "notice": self.notice, "at": self.at,
+                           "rehearsal": self.rehearsal}, sort_keys=True, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Snapshot:
         data = json.loads(text)
-        return cls(data["playbook"], data["templates"], data["templates_shown"], data["notice"], data["at"])
+        return cls(data["playbook"], data["templates"], data["templates_shown"], data["notice"], data["at"],
+                   bool(data.get("rehearsal", False)))
 
     @property
     def text_version(self) -> str:
@@ -72,18 +74,20 @@ class _Stream:
     seq: int = 0
 
 
-def snapshot_of(planner: Planner) -> Snapshot:
+def snapshot_of(planner: Planner, *, rehearsal: bool = False) -> Snapshot:
     session = planner.session
     return Snapshot(playbook=session.playbook.model_dump(mode="json", by_alias=True),
                     templates=template_files(session),
                     templates_shown=session.playbook.templates.rstrip("/").split("/")[-1],
-                    notice=session.notice_id, at=planner.request.at.isoformat())
+                    notice=session.notice_id, at=planner.request.at.isoformat(), rehearsal=rehearsal)
 
 
 def freeze(planner: Planner, ledger: Ledger, *, planned_by: str, approval_required: bool,
-           on_skip: Any = None) -> FrozenPlan:
-    """Plan the whole audience once, into the ledger; returns the plan (id = content hash)."""
-    snapshot = snapshot_of(planner)
+           on_skip: Any = None, rehearsal: bool = False) -> FrozenPlan:
+    """Plan the whole audience once, into the ledger; returns the plan (id = content hash).
+
+    ``rehearsal``: the plan's moment was given (``--at``); its send reckons time from it too."""
+    snapshot = snapshot_of(planner, rehearsal=rehearsal)
     info = campaign_for(planner.session, planner.request.campaign)
     new = NewPlan(campaign=info, text_version=snapshot.text_version, at=snapshot.at, planned_by=planned_by,
                   channels=planner.channels, approval_required=approval_required, snapshot=snapshot.to_json())

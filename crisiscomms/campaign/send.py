@@ -29,6 +29,7 @@ from ..ledger.base import (
     utc_iso,
 )
 from ..plan import PlannedMessage, PlanSummary
+from ..playbook import Playbook
 from .frozen import Thawed, thaw
 
 RECONCILE_CONCURRENCY = 10
@@ -40,7 +41,25 @@ class SendOptions:
     dispatch: DispatchSettings = field(default_factory=DispatchSettings)
     resend_uncertain: bool = False
     text_choice: TextChoice | None = None  # --continue-with-new-text / --resend-to-all, if given
+    status_callback: str | None = None  # send --status-callback: where Twilio reports delivery (not frozen)
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def with_status_callback(playbook: Playbook, url: str, where: str) -> Playbook:
+    """``send --status-callback URL``: the playbook with ``providers.sms.status_callback`` replaced."""
+    from pydantic import ValidationError
+
+    from ..errors import UsageError
+    from ..playbook import SmsSettings
+
+    providers = playbook.providers
+    if providers.sms is None:
+        raise UsageError(f"--status-callback needs a 'providers: sms' section in {where}")
+    try:
+        sms = SmsSettings.model_validate({**providers.sms.model_dump(by_alias=True), "status_callback": url})
+    except ValidationError as error:
+        raise UsageError(f"--status-callback: {error.errors()[0]['msg']}") from None
+    return playbook.model_copy(update={"providers": providers.model_copy(update={"sms": sms})})
 
 
 @dataclass(frozen=True)
@@ -193,8 +212,12 @@ class PlanSend:
                                            self.holder.operator)
         settings = self.options.dispatch
         with thaw(self.ledger, self.plan.id) as thawed:
+            playbook = thawed.playbook
+            if self.options.status_callback:
+                playbook = with_status_callback(playbook, self.options.status_callback, f"plan {self.plan.id}")
+            rehearsal_at = dt.datetime.fromisoformat(thawed.snapshot.at) if thawed.snapshot.rehearsal else None
             async with make_http_client(max_connections=max(settings.concurrency.values(), default=100)) as http:
-                context = ChannelContext(thawed.playbook, self.plan.notice, http, self.options.environ)
+                context = ChannelContext(playbook, self.plan.notice, http, self.options.environ, at=rehearsal_at)
                 channels = {name: create_channel(name, context) for name in self.plan.channels}
                 reconciled = Counter[str]()
                 if self.policy.text_choice is not TextChoice.RESEND:

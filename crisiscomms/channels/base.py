@@ -73,12 +73,16 @@ class SendResult:
 
 @dataclass(frozen=True)
 class ChannelContext:
-    """What a channel's ``create`` gets: the playbook's settings, the shared HTTP client, the environment."""
+    """What a channel's ``create`` gets: the playbook's settings, the shared HTTP client, the environment.
+
+    ``at`` is the moment a rehearsal (``send --at``) plays; None: real time. Channels that reckon with
+    time (the SMS validity until the notice expires) count from it as the run goes on."""
 
     playbook: Playbook
     notice_id: str
     http: httpx.AsyncClient
     environ: Mapping[str, str]
+    at: dt.datetime | None = None
 
 
 class ProviderRejected(ProviderError):

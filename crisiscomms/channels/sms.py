@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
@@ -43,14 +43,15 @@ from twilio.http import AsyncHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client as TwilioClient
 
-from ..errors import ProviderError
-from ..playbook import SmsSettings
-from ..render import SmsContent
+from ..errors import ExitCode, ProviderError
+from ..playbook import MAX_SMS_VALIDITY, SmsSettings
+from ..render import SmsContent, notice_expiry
 from .base import BodyFingerprint, ChannelContext, Message, Outcome, ProviderRejected, SendResult
 from .http import DEFAULT_TIMEOUT, normalise_transport_error, transport_outcome
 
 __all__ = [
     "TWILIO_API_BASE",
+    "NoticeExpired",
     "ResponseCapture",
     "SmsLookupFailed",
     "TwilioHttpxClient",
@@ -58,6 +59,7 @@ __all__ = [
     "capture_response",
     "mask_phone",
     "parse_retry_after",
+    "twilio_client",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,10 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max((when - (now or dt.datetime.now(dt.UTC))).total_seconds(), 0.0)
+
+
+def _real_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 # --------------------------------------------------------------------------
@@ -277,6 +283,49 @@ def _parse_base_url(value: str) -> SplitResult:
 # --------------------------------------------------------------------------
 
 
+def twilio_client(
+    http: httpx.AsyncClient, environ: Mapping[str, str] = os.environ, *, purpose: str = "to send SMS"
+) -> tuple[TwilioClient, TwilioHttpxClient, str]:
+    """The twilio SDK client over ``http``: (client, its HTTP client, the account sid).
+
+    Credentials come only from ``TWILIO_ACCOUNT_SID`` / ``TWILIO_AUTH_TOKEN`` in
+    ``environ``; ``CRISISCOMMS_TWILIO_URL`` redirects every request (then
+    ``TWILIO_REGION`` / ``TWILIO_EDGE`` are ignored). Raises
+    :class:`ProviderRejected` naming what is missing.
+    """
+    sid = (environ.get(SID_VARIABLE) or "").strip()
+    token = (environ.get(TOKEN_VARIABLE) or "").strip()
+    missing = [name for name, value in ((SID_VARIABLE, sid), (TOKEN_VARIABLE, token)) if not value]
+    if missing:
+        raise ProviderRejected(
+            f"{' and '.join(missing)} must be set in the environment {purpose} "
+            f"(the Twilio account SID and auth token)"
+        )
+    base_url = (environ.get(URL_VARIABLE) or "").strip() or None
+    try:
+        http_client = TwilioHttpxClient(http, base_url=base_url)
+    except ValueError:
+        raise ProviderRejected(
+            f"{URL_VARIABLE} must be an http(s) base URL such as http://127.0.0.1:8080"
+        ) from None
+    # Only what the SDK may read; never empty (the SDK would fall back to os.environ).
+    wanted = (SID_VARIABLE, TOKEN_VARIABLE) + (() if base_url else ROUTING_VARIABLES)
+    sdk_environment = {name: environ[name] for name in wanted if environ.get(name)}
+    return TwilioClient(sid, token, http_client=http_client, environment=sdk_environment), http_client, sid
+
+
+class NoticeExpired(ProviderRejected):
+    """The notice stopped being true: no SMS of it may be sent (or arrive) any more."""
+
+    exit_code = ExitCode.INPUT
+
+    def __init__(self, notice_id: str, expires_at: dt.datetime) -> None:
+        name = f"notice '{notice_id}'" if notice_id else "the notice"
+        super().__init__(f"{name} expired at {expires_at.isoformat(timespec='minutes')}: no SMS is sent after a "
+                         f"notice stopped being true (change its 'expires' in the playbook to send it)")
+        self.expires_at = expires_at
+
+
 class SmsLookupFailed(ProviderError):
     """Twilio could not be asked whether a message exists (:meth:`TwilioSms.find_sent`).
 
@@ -307,28 +356,16 @@ class TwilioSms:
         http: httpx.AsyncClient,
         *,
         environ: Mapping[str, str] = os.environ,
+        expires_at: dt.datetime | None = None,
+        notice_id: str = "",
+        clock: Callable[[], dt.datetime] = _real_now,
     ) -> None:
-        sid = (environ.get(SID_VARIABLE) or "").strip()
-        token = (environ.get(TOKEN_VARIABLE) or "").strip()
-        missing = [name for name, value in ((SID_VARIABLE, sid), (TOKEN_VARIABLE, token)) if not value]
-        if missing:
-            raise ProviderRejected(
-                f"{' and '.join(missing)} must be set in the environment to send SMS "
-                f"(the Twilio account SID and auth token)"
-            )
-        base_url = (environ.get(URL_VARIABLE) or "").strip() or None
-        try:
-            self._http_client = TwilioHttpxClient(http, base_url=base_url)
-        except ValueError:
-            raise ProviderRejected(
-                f"{URL_VARIABLE} must be an http(s) base URL such as http://127.0.0.1:8080"
-            ) from None
-        # Only what the SDK may read; never empty (the SDK would fall back to os.environ).
-        wanted = (SID_VARIABLE, TOKEN_VARIABLE) + (() if base_url else ROUTING_VARIABLES)
-        sdk_environment = {name: environ[name] for name in wanted if environ.get(name)}
-        self._client = TwilioClient(sid, token, http_client=self._http_client, environment=sdk_environment)
-        self._account = sid
+        self._expires_at = expires_at
+        self._notice_id = notice_id
+        self._clock = clock
         self._settings = settings
+        self.validity_period()  # an expired notice is refused before anything is set up
+        self._client, self._http_client, self._account = twilio_client(http, environ)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -349,7 +386,23 @@ class TwilioSms:
             params["from_"] = self._settings.from_
         if self._settings.status_callback is not None:
             params["status_callback"] = str(self._settings.status_callback)
+        params["validity_period"] = str(self.validity_period())
         return params
+
+    def validity_period(self) -> int:
+        """Twilio's ``ValidityPeriod`` for an SMS created now: the seconds left until the notice
+        expires, at most ``providers.sms.validity`` and Twilio's maximum (10 hours).
+
+        Raises :class:`NoticeExpired` when the notice has already expired."""
+        limits = [MAX_SMS_VALIDITY]
+        if self._settings.validity_seconds is not None:
+            limits.append(self._settings.validity_seconds)
+        if self._expires_at is not None:
+            left = math.floor((self._expires_at - self._clock()).total_seconds())
+            if left < 1:
+                raise NoticeExpired(self._notice_id, self._expires_at)
+            limits.append(left)
+        return min(limits)
 
     async def send(self, batch: Sequence[Message]) -> list[SendResult]:
         """One result per message; raises :class:`ProviderRejected` on 401/403/20003."""
@@ -512,4 +565,14 @@ def create(context: ChannelContext) -> TwilioSms:
     settings = context.playbook.providers.sms
     if settings is None:
         raise ProviderRejected("the playbook has no 'providers: sms' section")
-    return TwilioSms(settings, context.http, environ=context.environ)
+    notice = context.playbook.notices[context.notice_id]
+    return TwilioSms(settings, context.http, environ=context.environ, notice_id=context.notice_id,
+                     expires_at=notice_expiry(context.playbook, notice), clock=_clock_from(context.at))
+
+
+def _clock_from(at: dt.datetime | None) -> Callable[[], dt.datetime]:
+    """Real time, or for a rehearsal the ``--at`` moment moving on as real time passes."""
+    if at is None:
+        return _real_now
+    started = _real_now()
+    return lambda: at + (_real_now() - started)

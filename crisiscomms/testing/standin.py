@@ -54,6 +54,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from .standin_receipts import Receipts
+from .standin_receipts import add_control_routes as add_receipt_routes
+
 Provider = Literal["twilio", "sendgrid"]
 PROVIDERS: tuple[Provider, ...] = ("twilio", "sendgrid")
 
@@ -400,6 +403,7 @@ class Standin:
         self._requests: collections.Counter[str] = collections.Counter()
         self._unanswered: collections.Counter[str] = collections.Counter()
         self._runner: web.AppRunner | None = None
+        self.receipts = Receipts()  # delivery receipts: see standin_receipts.py
         self.host = "127.0.0.1"
         self.port = 0
 
@@ -438,6 +442,7 @@ class Standin:
     async def stop(self) -> None:
         """Stop serving and close every connection."""
         runner, self._runner = self._runner, None
+        await self.receipts.aclose()
         if runner is not None:
             await runner.cleanup()
 
@@ -462,6 +467,7 @@ class Standin:
             for window in self._windows.values():
                 window.clear()
             self._rng = random.Random(self.config.seed)
+            self.receipts.reset()
 
     # -- reading the record ------------------------------------------------
 
@@ -675,6 +681,7 @@ def _build_app(standin: Standin) -> web.Application:
     app.router.add_get("/_standin/config", _control_get_config)
     app.router.add_post("/_standin/config", _control_set_config)
     app.router.add_post("/_standin/reset", _control_reset)
+    add_receipt_routes(app.router, lambda request: request.app[_STANDIN_KEY].receipts)
     return app
 
 
@@ -755,6 +762,7 @@ async def _twilio_create(standin: Standin, request: web.Request) -> web.Response
     if problem is not None:
         return _twilio_error(400, *problem)
     record = standin._record_sms(fields, request.match_info["sid"])
+    standin.receipts.sms_accepted(record, standin.config.twilio_token)
     if admission.unanswered:
         return None
     return _json(201, record.resource())
@@ -770,7 +778,7 @@ async def _twilio_fetch(standin: Standin, request: web.Request) -> web.Response 
     record = standin._find_sms(request.match_info["msid"])
     if record is None:
         return _twilio_error(404, 20404, f"The requested resource {request.path} was not found")
-    return _json(200, record.resource("sent"))
+    return _json(200, standin.receipts.resource(record))
 
 
 class _QueryError(ValueError):
@@ -1129,7 +1137,9 @@ async def _sendgrid_send(standin: Standin, request: web.Request) -> web.Response
     if _sandboxed(payload):
         return web.Response(status=200)
     message_id = standin._new_message_id()
-    standin._record_emails(_email_records(payload, message_id))
+    records = _email_records(payload, message_id)
+    standin._record_emails(records)
+    standin.receipts.emails_accepted(records)
     if admission.unanswered:
         return None
     return web.Response(status=202, headers={"X-Message-Id": message_id})

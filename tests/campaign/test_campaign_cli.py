@@ -384,3 +384,10 @@ def test_the_one_step_send_reads_the_audience_once_and_sends_what_was_confirmed(
     assert result.code == 0, result.stdout + result.stderr
     assert opened == [Path("audience.csv")]
     assert_exactly_once(standin.sms_count_by_to(), [phone(i) for i in range(30)], "what was confirmed")
+
+
+def test_a_status_callback_given_when_the_plan_is_sent_reaches_every_sms(project: Path, standin: Standin) -> None:
+    frozen = plan_id(plan("--format", "json", "--channels", "sms"))
+    sent = run_cli("send", "--plan", frozen, "--yes", "--status-callback", "https://receipts.example.org/twilio/status")
+    assert sent.code == 0, sent.stdout + sent.stderr
+    assert {m.status_callback for m in standin.sms} == {"https://receipts.example.org/twilio/status"}

@@ -22,6 +22,7 @@ from httpx_aiohttp import AiohttpTransport
 from crisiscomms.channels.base import Message, Outcome, ProviderRejected, SendResult
 from crisiscomms.channels.http import DEFAULT_TIMEOUT, make_http_client
 from crisiscomms.channels.sms import (
+    NoticeExpired,
     SmsLookupFailed,
     TwilioHttpxClient,
     TwilioSms,
@@ -37,6 +38,7 @@ from crisiscomms.testing.standin import (
     StandinConfig,
     run_standin,
 )
+from tests.conftest import ROOT
 
 SID, TOKEN = DEFAULT_TWILIO_SID, DEFAULT_TWILIO_TOKEN
 ENV = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN}
@@ -131,7 +133,7 @@ def test_201_is_accepted_and_the_form_and_basic_auth_are_right() -> None:
     sms = settings(**{"from": SENDER, "status_callback": "https://hooks.example.org/twilio/status"})
     result, request = run(lambda: send_one(httpx.Response(201, json=resource(sid)), sms=sms))
     assert result == SendResult(Outcome.ACCEPTED, provider_id=sid)
-    assert form(request) == {"To": TO, "From": SENDER, "Body": TEXT,
+    assert form(request) == {"To": TO, "From": SENDER, "Body": TEXT, "ValidityPeriod": "36000",
                              "StatusCallback": "https://hooks.example.org/twilio/status"}
     assert request.headers["Authorization"] == "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
@@ -141,7 +143,7 @@ def test_messaging_service_replaces_from() -> None:
     result, request = run(lambda: send_one(httpx.Response(201, json=resource()),
                                            sms=settings(messaging_service_sid=SERVICE)))
     assert result.outcome is Outcome.ACCEPTED
-    assert form(request) == {"To": TO, "MessagingServiceSid": SERVICE, "Body": TEXT}
+    assert form(request) == {"To": TO, "MessagingServiceSid": SERVICE, "Body": TEXT, "ValidityPeriod": "36000"}
 
 
 def test_invalid_number_21211_is_rejected_with_code_and_reason() -> None:
@@ -473,3 +475,120 @@ def test_connection_refused_is_retry() -> None:
             return result
 
     assert run(scenario).outcome is Outcome.RETRY
+
+
+# --------------------------------------------------------------------------
+# ValidityPeriod: no stale crisis SMS
+# --------------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
+
+
+async def validity_of(sms: SmsSettings, expires_at: dt.datetime | None,
+                      now: dt.datetime = NOW) -> tuple[str | None, int]:
+    """The ValidityPeriod form field of one send, and how many requests reached Twilio."""
+    async with make_http_client() as http:
+        with respx.mock(using="httpx") as router:
+            route = router.post(MESSAGES_URL).respond(201, json=resource())
+            channel = TwilioSms(sms, http, environ=ENV, expires_at=expires_at, notice_id="storm-outage",
+                                clock=lambda: now)
+            await channel.send([message()])
+            return form(route.calls.last.request).get("ValidityPeriod"), route.call_count
+
+
+@pytest.mark.parametrize(("validity", "expires_in", "expected"), [
+    (None, None, "36000"),  # no expiry: Twilio's maximum, 10 hours
+    (None, dt.timedelta(minutes=30), "1800"),  # the time left until the notice expires
+    (None, dt.timedelta(minutes=30, seconds=0.9), "1800"),  # whole seconds, never past the expiry
+    (None, dt.timedelta(hours=20), "36000"),  # capped at Twilio's maximum
+    ("1h", None, "3600"),
+    ("1h", dt.timedelta(hours=2), "3600"),
+    ("1h", dt.timedelta(minutes=10), "600"),  # never longer than the notice is true
+    (90, dt.timedelta(hours=2), "90"),  # a bare number is seconds
+    ("1h30m", None, "5400"),
+])
+def test_every_sms_carries_a_validity_period(validity: str | int | None, expires_in: dt.timedelta | None,
+                                             expected: str) -> None:
+    values: dict[str, Any] = {"from": SENDER}
+    if validity is not None:
+        values["validity"] = validity
+    expires_at = NOW + expires_in if expires_in is not None else None
+    assert run(lambda: validity_of(settings(**values), expires_at)) == (expected, 1)
+
+
+def test_an_expired_notice_is_refused_before_anything_is_sent() -> None:
+    expires_at = dt.datetime(2026, 12, 6, 4, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))  # 03:00 UTC
+
+    async def scenario() -> None:
+        async with make_http_client() as http:
+            TwilioSms(settings(), http, environ=ENV, expires_at=expires_at, notice_id="storm-outage",
+                      clock=lambda: NOW)
+
+    with pytest.raises(NoticeExpired) as caught:
+        run(scenario)
+    assert str(caught.value) == ("notice 'storm-outage' expired at 2026-12-06T04:00+01:00: no SMS is sent after a "
+                                 "notice stopped being true (change its 'expires' in the playbook to send it)")
+    assert caught.value.exit_code == 3
+    assert isinstance(caught.value, ProviderRejected)  # the dispatcher stops the run and sends nothing more
+
+
+def test_a_notice_expiring_during_the_run_stops_the_sending() -> None:
+    clock = [NOW]
+
+    async def scenario() -> int:
+        async with make_http_client() as http:
+            with respx.mock(using="httpx") as router:
+                route = router.post(MESSAGES_URL).respond(201, json=resource())
+                channel = TwilioSms(settings(), http, environ=ENV, expires_at=NOW + dt.timedelta(seconds=5),
+                                    notice_id="storm-outage", clock=lambda: clock[0])
+                await channel.send([message()])
+                clock[0] = NOW + dt.timedelta(seconds=5)
+                with pytest.raises(NoticeExpired):
+                    await channel.send([message()])
+                return route.call_count
+
+    assert run(scenario) == 1
+
+
+def test_the_channel_factory_uses_the_notices_expiry() -> None:
+    from crisiscomms.channels.base import ChannelContext
+    from crisiscomms.channels.sms import create
+    from crisiscomms.loader import load_playbook
+
+    playbook = load_playbook(ROOT / "playbooks" / "nordvind-storm.yaml").require()
+
+    async def scenario() -> int:
+        async with make_http_client() as http:
+            channel = create(ChannelContext(playbook, "storm-outage", http, ENV))
+            channel._clock = lambda: dt.datetime(2026, 12, 6, 18, 0, tzinfo=dt.UTC)  # 19:00 local, expires 20:00
+            return channel.validity_period()
+
+    assert run(scenario) == 3600
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0s", "must be between 1s and 10h (Twilio's limit), not 0s"),
+    ("11h", "must be between 1s and 10h (Twilio's limit), not 11h"),
+    ("soon", "'soon' is not a duration such as 1h, 30m, 1h30m or 45s"),
+])
+def test_a_bad_validity_is_refused_by_the_playbook_model(value: str, message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        settings(**{"from": SENDER, "validity": value})
+    assert caught.value.errors()[0]["msg"] == message
+
+
+def test_a_rehearsal_reckons_the_validity_from_its_at_moment() -> None:
+    from crisiscomms.channels.base import ChannelContext
+    from crisiscomms.channels.sms import create
+    from crisiscomms.loader import load_playbook
+
+    playbook = load_playbook(ROOT / "playbooks" / "nordvind-storm.yaml").require()
+    at = dt.datetime(2026, 12, 6, 18, 30, tzinfo=dt.UTC)  # the notice expires at 20:00+01:00 = 19:00 UTC
+
+    async def scenario() -> int:
+        async with make_http_client() as http:
+            return create(ChannelContext(playbook, "storm-outage", http, ENV, at=at)).validity_period()
+
+    assert run(scenario) in (1799, 1800)

@@ -1,0 +1,218 @@
+"""Receipt ingest benchmark: signed receipts per second into a ReceiptStore (bounded: under 30 s).
+
+    python bench/receipts.py [--seconds 5] [--concurrency 64] [--store MODULE:FACTORY] [--send-rate N]
+
+Three figures, each measured for at most ``--seconds``:
+
+* ``store``: ``ReceiptStore.apply`` alone, one event per call (the ceiling the store sets);
+* ``twilio``: signed status callbacks POSTed to ``/twilio/status`` of a running
+  ``ReceiptServer`` (one event per request, ``X-Twilio-Signature`` checked with the
+  SDK's RequestValidator), ``--concurrency`` requests in flight;
+* ``sendgrid``: signed Event Webhook posts of 100 events each to ``/sendgrid/events``
+  (ECDSA P-256 checked with the SDK's EventWebhook).
+
+Every event names a different accepted message, so each one is really applied (no
+duplicates). Signatures are computed before the clock starts: the figure is the
+server's, not the client's. The server runs on its own event loop in a thread; the
+client in another process (so it does not compete for the server's interpreter lock).
+
+``--store`` names a factory ``f(sids: list[str], campaign: str) -> ReceiptStore`` whose store
+already has an accepted SMS row for each sid and an e-mail row for recipients
+``r0..r{n-1}`` of ``campaign`` (default: the in-memory store). ``--send-rate`` (SMS/s
+measured by ``bench/run.py``) adds the ratio of ingest to send rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import multiprocessing
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from crisiscomms.delivery.receipts.events import twilio_event
+from crisiscomms.delivery.receipts.server import ReceiptServer, ServerConfig
+from crisiscomms.delivery.receipts.store import MemoryReceiptStore, ReceiptStore
+from crisiscomms.testing.standin_receipts import SendGridSigner, twilio_signature
+
+TOKEN = "bench-twilio-auth-token"
+CAMPAIGN = "bench"
+EVENTS_PER_POST = 100
+POOL = 20_000  # distinct messages prepared per figure
+
+
+def memory_store(sids: list[str], campaign: str) -> ReceiptStore:
+    store = MemoryReceiptStore()
+    for index, sid in enumerate(sids):
+        store.add_row(campaign, "sms", f"s{index}", sid)
+    for index in range(len(sids)):
+        store.add_row(campaign, "email", f"r{index}", f"M{index}")
+    return store
+
+
+def load_factory(spec: str | None) -> Callable[[list[str], str], ReceiptStore]:
+    if not spec:
+        return memory_store
+    module, _, name = spec.partition(":")
+    factory: Callable[[list[str], str], ReceiptStore] = getattr(importlib.import_module(module), name)
+    return factory
+
+
+def sids(count: int, prefix: int) -> list[str]:
+    return [f"SM{prefix:02x}{index:030x}" for index in range(count)]
+
+
+class ServerThread:
+    """A ReceiptServer on its own event loop in a daemon thread."""
+
+    def __init__(self, store: ReceiptStore, signer: SendGridSigner) -> None:
+        self.server = ReceiptServer(store, ServerConfig.from_environ(
+            "http://127.0.0.1:1", {"TWILIO_AUTH_TOKEN": TOKEN, "SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key}))
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        await self.server.start()
+        self.server.config = type(self.server.config)(**{**self.server.config.__dict__,
+                                                         "public_url": self.server.url})
+        self._ready.set()
+        await self._stop.wait()
+        await self.server.stop()
+
+    def __enter__(self) -> ReceiptServer:
+        self._thread.start()
+        self._ready.wait(10)
+        return self.server
+
+    def __exit__(self, *_: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def bench_store(factory: Callable[[list[str], str], ReceiptStore], seconds: float) -> dict[str, Any]:
+    pool = sids(POOL, 1)
+    store = factory(pool, CAMPAIGN)
+    events = [twilio_event({"MessageSid": sid, "MessageStatus": "delivered"}) for sid in pool]
+    started = time.perf_counter()
+    done = 0
+    for event in events:
+        store.apply([event])
+        done += 1
+        if done % 1000 == 0 and time.perf_counter() - started > seconds:
+            break
+    elapsed = time.perf_counter() - started
+    return {"events": done, "seconds": round(elapsed, 2), "per_second": round(done / elapsed)}
+
+
+async def post_all(url: str, bodies: list[tuple[bytes, dict[str, str]]], concurrency: int,
+                   seconds: float) -> tuple[int, float, dict[int, int]]:
+    statuses: dict[int, int] = {}
+    position = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+
+        async def worker() -> None:
+            nonlocal position
+            while position < len(bodies) and time.perf_counter() < deadline:
+                body, headers = bodies[position]
+                position += 1
+                async with http.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    statuses[response.status] = statuses.get(response.status, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return sum(statuses.values()), time.perf_counter() - started, statuses
+
+
+def _client_process(url: str, bodies: list[tuple[bytes, dict[str, str]]], concurrency: int, seconds: float,
+                    results: Any) -> None:
+    results.put(asyncio.run(post_all(url, bodies, concurrency, seconds)))
+
+
+def post_from_another_process(url: str, bodies: list[tuple[bytes, dict[str, str]]], concurrency: int,
+                              seconds: float) -> tuple[int, float, dict[int, int]]:
+    """The client in its own process, so that it does not share the server's interpreter lock."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    process = context.Process(target=_client_process, args=(url, bodies, concurrency, seconds, results))
+    process.start()
+    outcome: tuple[int, float, dict[int, int]] = results.get(timeout=seconds + 30)
+    process.join(10)
+    return outcome
+
+
+def bench_twilio(factory: Callable[[list[str], str], ReceiptStore], seconds: float,
+                 concurrency: int) -> dict[str, Any]:
+    pool = sids(POOL, 2)
+    signer = SendGridSigner()
+    with ServerThread(factory(pool, CAMPAIGN), signer) as server:
+        url = server.url + "/twilio/status"
+        bodies = []
+        for sid in pool:
+            params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+            bodies.append((urlencode(params).encode(), {"X-Twilio-Signature": twilio_signature(TOKEN, url, params),
+                                                        "Content-Type": "application/x-www-form-urlencoded"}))
+        requests, elapsed, statuses = post_from_another_process(url, bodies, concurrency, seconds)
+        applied = server.stats["twilio.events.applied"]
+    return {"requests": requests, "seconds": round(elapsed, 2), "statuses": statuses, "applied": applied,
+            "per_second": round(applied / elapsed)}
+
+
+def bench_sendgrid(factory: Callable[[list[str], str], ReceiptStore], seconds: float,
+                   concurrency: int) -> dict[str, Any]:
+    signer = SendGridSigner()
+    now = int(time.time())
+    with ServerThread(factory(sids(POOL, 3), CAMPAIGN), signer) as server:
+        bodies = []
+        for start in range(0, POOL, EVENTS_PER_POST):
+            events = [{"event": "delivered", "sg_event_id": f"e{i}", "sg_message_id": f"M{i}.filter0001.0",
+                       "timestamp": now, "email": f"p{i}@example.org", "campaign": CAMPAIGN, "recipient": f"r{i}"}
+                      for i in range(start, start + EVENTS_PER_POST)]
+            payload = json.dumps(events)
+            bodies.append((payload.encode(), signer.headers(payload, now)))
+        posts, elapsed, statuses = post_from_another_process(server.url + "/sendgrid/events", bodies,
+                                                             max(concurrency // 8, 2), seconds)
+        applied = server.stats["sendgrid.events.applied"]
+    return {"posts": posts, "seconds": round(elapsed, 2), "statuses": statuses, "applied": applied,
+            "per_second": round(applied / elapsed)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="the most each figure runs (default 5, at most 6)")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--store", help="MODULE:FACTORY building the ReceiptStore (default: in memory)")
+    parser.add_argument("--send-rate", type=float, help="SMS per second of a real send, for the ratio")
+    args = parser.parse_args(argv)
+    seconds = min(max(args.seconds, 0.5), 6.0)  # three figures and their set-up stay under 30 s in all
+    factory = load_factory(args.store)
+    results = {"store": bench_store(factory, seconds),
+               "twilio": bench_twilio(factory, seconds, args.concurrency),
+               "sendgrid": bench_sendgrid(factory, seconds, args.concurrency)}
+    print(f"{'figure':<10} {'receipts/s':>11}  details")
+    for name, figure in results.items():
+        details = ", ".join(f"{key} {value}" for key, value in figure.items() if key != "per_second")
+        ratio = f", {figure['per_second'] / args.send_rate:.1f}× the send rate" if args.send_rate else ""
+        print(f"{name:<10} {figure['per_second']:>11,}  {details}{ratio}")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

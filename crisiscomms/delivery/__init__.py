@@ -1,0 +1,1 @@
+"""What happens to a message after the provider accepted it: delivery receipts (push and pull)."""
