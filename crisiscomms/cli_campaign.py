@@ -280,7 +280,7 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
                                        status_callback=options["status_callback"])
             run = PlanSend(ledger, frozen.header, frozen.summary, holder, send_options,
                            taken_over=lease.grant.taken_over if lease.grant else None)
-            _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output)
+            _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output, ledger=location.shown())
     finally:
         ledger.close()
 
@@ -312,12 +312,12 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
                                        status_callback=options["status_callback"])
             run = PlanSend(ledger, header, summary, holder, send_options,
                            taken_over=lease.grant.taken_over if lease.grant else None)
-            _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output)
+            _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output, ledger=location.shown())
     finally:
         ledger.close()
 
 
-def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_output: bool) -> None:
+def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_output: bool, ledger: str) -> None:
     import asyncio
     import contextlib
     import signal
@@ -349,7 +349,7 @@ def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_out
     outcome = asyncio.run(go())
     print_send_outcome(outcome, console)
     if json_output:
-        click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+        click.echo(json.dumps({**outcome.as_dict(), "ledger": ledger}, ensure_ascii=False))
     if outcome.dispatch.aborted is not None:
         raise outcome.dispatch.aborted
     if outcome.dispatch.interrupted:
@@ -385,6 +385,8 @@ def report(ledger_option: str | None, campaign: str | None, output_format: str, 
     try:
         chosen = choose_campaign(ledger, campaign)
         rows = report_rows(ledger, chosen, unmasked=unmasked)
+        if output_format != "table":
+            click.echo(f"Ledger: {location.shown()}; campaign {chosen}", err=True)
         if output_format == "csv":
             for chunk in as_csv(rows):
                 click.echo(chunk, nl=False)
@@ -396,6 +398,8 @@ def report(ledger_option: str | None, campaign: str | None, output_format: str, 
             from .console_campaign import print_campaign_status
 
             console = _console(False)
+            console.print(f"Ledger: {location.shown()} (from {location.source})", markup=False, highlight=False,
+                          soft_wrap=True)
             print_campaign_status(ledger, chosen, console)
             print_report(chosen, rows, console)
     finally:

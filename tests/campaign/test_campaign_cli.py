@@ -391,3 +391,15 @@ def test_a_status_callback_given_when_the_plan_is_sent_reaches_every_sms(project
     sent = run_cli("send", "--plan", frozen, "--yes", "--status-callback", "https://receipts.example.org/twilio/status")
     assert sent.code == 0, sent.stdout + sent.stderr
     assert {m.status_callback for m in standin.sms} == {"https://receipts.example.org/twilio/status"}
+
+
+def test_send_and_report_name_the_ledger(project: Path, standin: Standin) -> None:
+    sent = send("--channels", "sms", "--format", "json")
+    assert sent.code == 0, sent.stderr
+    outcome = json.loads(sent.stdout)
+    assert (outcome["ledger"], outcome["campaign"], len(outcome["plan"])) == (str(ledger_file()),
+                                                                              "testbolaget/outage", 16)
+    assert f"Ledger: {ledger_file()} (from the default)" in run_cli("report").stdout
+    csv_report = run_cli("report", "--format", "csv")
+    assert csv_report.stderr == f"Ledger: {ledger_file()}; campaign testbolaget/outage\n"
+    assert csv_report.stdout.startswith("id,channel,address")
