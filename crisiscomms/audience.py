@@ -29,8 +29,9 @@ Normalisation, per row
       classified once with ``number_type`` and formatted once as E.164.
       ``number_type(n) != UNKNOWN`` is exactly ``is_valid_number(n)`` (both look up
       the same region metadata and run the same matcher), so validity costs no
-      second pass. Unparseable or invalid → ``phone_problem="invalid_phone"`` and
-      ``phone=None``. Types that cannot receive SMS — FIXED_LINE, TOLL_FREE,
+      second pass. Unparseable or invalid → ``phone_problem="invalid_phone"``,
+      ``phone=None`` and ``phone_detail`` saying why in phonenumbers' own terms
+      ("too short for SE", "not valid in SE", "unknown country code"). Types that cannot receive SMS — FIXED_LINE, TOLL_FREE,
       PREMIUM_RATE, SHARED_COST, UAN, VOICEMAIL, PAGER — keep their E.164 in
       ``phone`` and get ``phone_problem="not_mobile"``. MOBILE,
       FIXED_LINE_OR_MOBILE (the whole NANP), VOIP and PERSONAL_NUMBER are allowed:
@@ -81,7 +82,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType, ValidationResult
 
 from crisiscomms.errors import AudienceError
 from crisiscomms.locales import negotiate_locale
@@ -102,6 +103,7 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "open_audience",
+    "phone_problem_detail",
 ]
 
 PHONE_INVALID: Final = "invalid_phone"
@@ -145,6 +147,7 @@ class Recipient:
     timezone_problem: str | None  # "unknown_timezone" (default used) | None
     channels: frozenset[str] | None  # consented channels, None = all
     fields: Mapping[str, str]  # extra columns, by header spelling
+    phone_detail: str = ""  # why the phone is invalid, e.g. "too short", "not valid in SE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +252,50 @@ def normalise_phone(raw: str, default_region: str) -> tuple[str | None, str | No
 # ASCII local part @ ASCII host name: the shape of nearly every address.
 _SIMPLE_EMAIL: Final = re.compile(r"([^@\s\"\\<>()\[\],;:]{1,64})@([A-Za-z0-9.-]{1,253})")
 _EMAIL_MAX: Final = 254
+
+
+_PARSE_PROBLEMS: Final = {
+    NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+    NumberParseException.NOT_A_NUMBER: "not a phone number",
+    NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+    NumberParseException.TOO_SHORT_NSN: "too short",
+    NumberParseException.TOO_LONG: "too long",
+}
+_LENGTH_PROBLEMS: Final = {
+    ValidationResult.TOO_SHORT: "too short for {region}",
+    ValidationResult.TOO_LONG: "too long for {region}",
+    ValidationResult.INVALID_LENGTH: "wrong number of digits for {region}",
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "a local number without its area code in {region}",
+}
+
+
+def phone_problem_detail(raw: str, default_region: str) -> str:
+    """Why :func:`normalise_phone` called ``raw`` invalid, in phonenumbers' own terms.
+
+    ``"too short for SE"``, ``"not valid in SE"``, ``"unknown country code +999"``…
+    Called only for the rows that are invalid, so the common path pays nothing.
+    """
+    text = raw.strip()
+    compact = text.translate(_SEPARATORS)
+    if compact.startswith("00") and _PLAIN_NUMBER.fullmatch(compact):
+        text = "+" + compact[2:]
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except NumberParseException as error:
+        return _PARSE_PROBLEMS.get(error.error_type, "not a phone number")
+    region = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    if region == phonenumbers.UNKNOWN_REGION:
+        return f"unknown country code +{number.country_code}"
+    shown = "+1" if number.country_code == 1 else region
+    if region == "001":  # non-geographic (satellite, global services)
+        shown = f"+{number.country_code}"
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    template = _LENGTH_PROBLEMS.get(reason)
+    if template is not None:
+        return template.format(region=shown)
+    if reason == ValidationResult.INVALID_COUNTRY_CODE:
+        return f"unknown country code +{number.country_code}"
+    return f"not valid in {shown}"
 
 
 @lru_cache(maxsize=8192)
@@ -796,6 +843,7 @@ class Audience:
             timezone_problem,
             channels,
             fields,
+            phone_problem_detail(phone_raw, options.default_region) if phone_problem == PHONE_INVALID else "",
         )
 
 

@@ -177,7 +177,7 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
 
     from .console import print_plan_summary
 
-    print_plan_summary(summary, Console(), dry_run=True, at=at.isoformat(timespec="minutes"))
+    print_plan_summary(summary, Console(highlight=False), dry_run=True, at=at.isoformat(timespec="minutes"))
 
 
 def _rates(playbook: Playbook, sms_rate: float | None, email_rate: float | None) -> dict[str, float | None]:
@@ -198,7 +198,7 @@ def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | N
     from .errors import UsageError
     from .sending import SendRun
 
-    console = Console(stderr=json_summary)  # with --format json, stdout carries only the JSON summary
+    console = Console(stderr=json_summary, highlight=False)  # with --format json, stdout has only the JSON
     run = SendRun(planner, options)
     try:
         preparation = run.prepare(skipped_out)
@@ -278,7 +278,7 @@ def preview(playbook: Path, notice_id: str, locales: tuple[str, ...], output_for
 
         from .console import print_preview
 
-        print_preview(result, Console())
+        print_preview(result, Console(highlight=False))
         return
     if output_format == "json":
         text = json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -292,7 +292,7 @@ def preview(playbook: Path, notice_id: str, locales: tuple[str, ...], output_for
         from .console import print_preview
 
         buffer = StringIO()
-        print_preview(result, Console(file=buffer, width=100, no_color=True))
+        print_preview(result, Console(file=buffer, width=100, no_color=True, highlight=False))
         text = buffer.getvalue()
     _write_output(text, out)
 
@@ -341,7 +341,7 @@ def report(ledger_path: Path, campaign: str | None, output_format: str, unmasked
 
             from .console import print_report
 
-            print_report(chosen, rows, Console())
+            print_report(chosen, rows, Console(highlight=False))
     finally:
         ledger.close()
 

@@ -41,6 +41,10 @@ class SkipReason(enum.StrEnum):
     MALFORMED_ROW = "malformed_row"
 
 
+#: Skip reasons whose details come from a small vocabulary, counted per detail in the summary.
+DETAILED_REASONS = frozenset({SkipReason.INVALID_PHONE})
+
+
 @dataclass(slots=True, eq=False)
 class PlannedMessage:
     """A message to send. Its content is rendered when first needed (the dispatch, a sample,
@@ -177,7 +181,8 @@ class Planner:
     def _plan_one(self, person: Recipient, channel: str) -> PlanItem:
         address_or_skip = self._address(person, channel)
         if isinstance(address_or_skip, SkipReason):
-            return SkippedMessage(person.line, person.id, channel, address_or_skip)
+            detail = person.phone_detail if address_or_skip is SkipReason.INVALID_PHONE else ""
+            return SkippedMessage(person.line, person.id, channel, address_or_skip, detail)
         address = address_or_skip
         key = address_key(channel, address, self.region)
         if key in self.suppression:
@@ -248,8 +253,10 @@ class PlanSummary:
     prices: dict[str, float] = field(default_factory=dict)
     currency: str = "EUR"
     banner_path: Path | None = None
+    timezone: str = "UTC"  # the organisation's, for showing times to the operator
     planned: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    skipped_details: dict[str, Counter[str]] = field(default_factory=dict)  # reason → detail → count
     deferred: Counter[str] = field(default_factory=Counter)
     deferred_until: list[dt.datetime] = field(default_factory=list)  # [earliest, latest]
     locales: dict[str, Counter[str]] = field(default_factory=dict)
@@ -262,6 +269,8 @@ class PlanSummary:
     def add(self, item: PlanItem) -> None:
         if isinstance(item, SkippedMessage):
             self.skipped[item.reason.value] += 1
+            if item.detail and item.reason in DETAILED_REASONS:
+                self.skipped_details.setdefault(item.reason.value, Counter())[item.detail] += 1
             return
         self.planned[item.channel] += 1
         counts = self.locales.get(item.locale)
@@ -303,6 +312,8 @@ class PlanSummary:
             "campaign": self.campaign,
             "planned": {c: self.planned[c] for c in self.channels},
             "skipped": dict(sorted(self.skipped.items())),
+            "skipped_details": {reason: dict(sorted(details.items()))
+                                for reason, details in sorted(self.skipped_details.items())},
             "deferred": {"sms": self.deferred["sms"]},
             "locales": {loc: {c: counts[c] for c in self.channels if c != "banner"}
                         for loc, counts in sorted(self.locales.items())},
@@ -319,7 +330,8 @@ def summary_for(planner: Planner) -> PlanSummary:
     return PlanSummary(
         notice=planner.session.notice_id, campaign=planner.campaign, channels=planner.channels,
         prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
-        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems))
+        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems),
+        timezone=planner.session.playbook.organisation.timezone)
 
 
 def region_of(e164: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .banner import build_banner_document
-from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, notice_expiry
 from .session import NoticeSession
 from .template_checks import sample_recipient
 
@@ -32,6 +32,8 @@ class Preview:
     at: dt.datetime
     locales: list[LocalePreview]
     banner_document: dict[str, Any] | None = None  # for the live widget on the HTML page
+    expires: dt.datetime | None = None
+    timezone: str = "UTC"  # the organisation's
 
     def as_dict(self) -> dict[str, Any]:
         return {"notice": self.notice_id,
@@ -61,7 +63,8 @@ def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -
         }
         previews.append(LocalePreview(locale, contents))
     document = build_banner_document(renderer) if "banner" in session.notice.channels else None
-    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews, document)
+    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews, document,
+                   expires=notice_expiry(playbook, session.notice), timezone=timezone)
 
 
 def preview_html(preview: Preview) -> str:

@@ -730,3 +730,24 @@ def test_keyset_behaves_like_a_set(keys: list[int]) -> None:
         reference.add(key or 1)
     assert len(compact) == len(reference)
     assert all(key in compact for key in keys)
+
+
+@pytest.mark.parametrize(("raw", "detail"), [
+    ("12", "too short for SE"),
+    ("+46 8 123", "too short for SE"),
+    ("0701234567890123", "too long for SE"),
+    ("+999 123 456", "unknown country code"),
+    ("00999 123 456", "unknown country code"),
+    ("071 234 56 78", "not valid in SE"),
+    ("call me", "not a phone number"),
+    ("+1 555 0100", "a local number without its area code in +1"),
+])
+def test_phone_problem_detail_says_why(raw: str, detail: str) -> None:
+    assert normalise_phone(raw, "SE") == (None, "invalid_phone")
+    assert audience.phone_problem_detail(raw, "SE") == detail
+
+
+def test_invalid_phone_row_carries_its_detail(tmp_path: Path) -> None:
+    person = one(tmp_path, "1,A,12,a@example.se,sv,,,")
+    assert (person.phone, person.phone_problem, person.phone_detail) == (None, "invalid_phone", "too short for SE")
+    assert one(tmp_path, "1,A,070-123 45 67,,sv,,,").phone_detail == ""
