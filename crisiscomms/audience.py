@@ -31,7 +31,8 @@ Normalisation, per row
       the same region metadata and run the same matcher), so validity costs no
       second pass. Unparseable or invalid → ``phone_problem="invalid_phone"``,
       ``phone=None`` and ``phone_detail`` saying why in phonenumbers' own terms
-      ("too short for SE", "not valid in SE", "unknown country code"). Types that cannot receive SMS — FIXED_LINE, TOLL_FREE,
+      ("too short for SE", "not valid in SE", "unknown country code").
+      Types that cannot receive SMS — FIXED_LINE, TOLL_FREE,
       PREMIUM_RATE, SHARED_COST, UAN, VOICEMAIL, PAGER — keep their E.164 in
       ``phone`` and get ``phone_problem="not_mobile"``. MOBILE,
       FIXED_LINE_OR_MOBILE (the whole NANP), VOIP and PERSONAL_NUMBER are allowed:
