@@ -68,16 +68,22 @@ def validate(paths: tuple[Path, ...], output_format: str, strict: bool) -> None:
         for diagnostic in report.diagnostics:
             click.echo(diagnostic.as_github() if output_format == "github" else diagnostic.as_text())
         if output_format == "text":
-            click.echo(_validation_summary(len(report.results), report.error_count, report.warning_count))
+            click.echo(_validation_summary(len(report.results), report.error_count, report.warning_count,
+                                           strict=strict))
     if not report.passed(strict=strict):
         raise SystemExit(ExitCode.FAILED)
 
 
-def _validation_summary(playbooks: int, errors: int, warnings: int) -> str:
+def _validation_summary(playbooks: int, errors: int, warnings: int, *, strict: bool = False) -> str:
     def plural(n: int, word: str) -> str:
         return f"{n} {word}{'' if n == 1 else 's'}"
 
-    verdict = "valid" if errors == 0 else "NOT valid"
+    if errors:
+        verdict = "NOT valid"
+    elif strict and warnings:
+        verdict = "NOT valid (--strict fails on warnings)"
+    else:
+        verdict = "valid"
     return f"{plural(playbooks, 'playbook')} checked: {plural(errors, 'error')}, " \
            f"{plural(warnings, 'warning')} — {verdict}"
 
