@@ -200,10 +200,12 @@ def _send_for_real(planner: Planner, options: SendOptions, skipped_out: Path | N
 
     from rich.console import Console
 
+    from .channels import require_credentials
     from .console import SendProgress, confirm_send, print_plan_summary, print_preparation, print_send_outcome
     from .errors import UsageError
     from .sending import SendRun
 
+    require_credentials(planner.channels, planner.session.playbook, os.environ)  # all missing, before any ledger
     console = Console(stderr=json_summary, highlight=False)  # with --format json, stdout has only the JSON
     run = SendRun(planner, options)
     try:
