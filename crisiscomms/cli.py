@@ -408,6 +408,62 @@ def banner_assets(out_dir: Path) -> None:
     click.echo(f"Copied crisiscomms-banner.js and crisiscomms-banner.css to {out_dir}")
 
 
+@banner.command("publish")
+@click.argument("playbook", type=click.Path(path_type=Path))
+@click.option("--notice", "notice_id", required=True, help="Id of the notice whose banner to publish.")
+@click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the banner JSON here instead of the playbook's providers.banner.path.")
+@click.option("--at", "at_text", metavar="TIME", help="Issue it as of this ISO 8601 time (default: now).")
+def banner_publish(playbook: Path, notice_id: str, banner_out: Path | None, at_text: str | None) -> None:
+    """Put a notice's banner on the website, without sending to anyone.
+
+    Replaces the banner JSON atomically: a page reads the old or the new notice, never half.
+
+    \b
+    Example:
+      crisiscomms banner publish playbooks/nordvind-storm.yaml --notice storm-outage
+    """
+    from .banner_life import publish_banner
+    from .console import describe_moment
+    from .safetext import visible
+    from .session import open_notice, parse_moment
+
+    session = open_notice(playbook, notice_id)
+    zone = session.playbook.organisation.timezone
+    written = publish_banner(session, parse_moment(at_text, zone), banner_out)
+    if written.withdrawn:
+        click.echo(visible(f"Withdrew the banner (notice '{notice_id}' is the all-clear): {written.path} now "
+                           "says there is no notice."))
+        return
+    expiry = f"; it stops showing {describe_moment(written.expires, zone)}" if written.expires else ""
+    click.echo(visible(f"Published notice '{notice_id}' ({session.notice.severity}) to {written.path}{expiry}."))
+
+
+@banner.command("withdraw")
+@click.argument("playbook", type=click.Path(path_type=Path))
+@click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the banner JSON here instead of the playbook's providers.banner.path.")
+@click.option("--at", "at_text", metavar="TIME", help="Withdraw as of this ISO 8601 time (default: now).")
+def banner_withdraw(playbook: Path, banner_out: Path | None, at_text: str | None) -> None:
+    """Take the banner off the website: the widget shows nothing from the next page view.
+
+    Writes a valid "no notice" document (docs/banner.schema.json), atomically.
+
+    \b
+    Example:
+      crisiscomms banner withdraw playbooks/nordvind-storm.yaml
+    """
+    from .banner_life import withdraw_banner
+    from .loader import load_playbook
+    from .safetext import visible
+    from .session import parse_moment
+
+    loaded = load_playbook(playbook)
+    at = parse_moment(at_text, loaded.require().organisation.timezone)
+    written = withdraw_banner(loaded, at, banner_out)
+    click.echo(visible(f"Withdrew the banner: {written.path} now says there is no notice."))
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; the one place that maps errors to messages and exit codes."""
     try:

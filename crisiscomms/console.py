@@ -79,6 +79,8 @@ def print_preview(preview: Preview, console: Console) -> None:
                         f"as of {preview.at.isoformat(timespec='minutes')}", "bold")))
     if preview.expires is not None:
         console.print(line(f"Expires {describe_moment(preview.expires, preview.timezone)}"))
+    if preview.withdraws_banner:
+        console.print(line("Website banner: withdrawn by this all-clear; after the send the site shows no notice."))
     for locale_preview in preview.locales:
         parts: list[Table | Text] = []
         for channel, content in locale_preview.contents.items():
@@ -127,7 +129,13 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
     _print_samples(summary, console)
     if summary.banner_path is not None:
         verb = "would be written" if dry_run else "will be written"
-        console.print(line(f"Banner {verb} to {summary.banner_path}"))
+        what = "Banner withdrawal (the site shows no notice)" if _withdraws_banner(summary) else "Banner"
+        console.print(line(f"{what} {verb} to {summary.banner_path}"))
+
+
+def _withdraws_banner(summary: PlanSummary) -> bool:
+    return any(channel == "banner" and isinstance(content, dict) and content.get("notice", {}) is None
+               for (_, channel), content in summary.samples.items())
 
 
 def _planned_table(summary: PlanSummary) -> Table:

@@ -289,6 +289,20 @@ class Notice(_Model):
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
+    banner: Literal["show", "withdraw"] = Field(
+        "show", description="'withdraw' (the all-clear): the notice's banner channel takes the site banner down.")
+
+    @property
+    def withdraws_banner(self) -> bool:
+        return self.banner == "withdraw"
+
+    @model_validator(mode="after")
+    def _withdraw_needs_the_banner_channel(self) -> Notice:
+        if self.withdraws_banner and "banner" not in self.channels:
+            raise _located("withdraw_without_banner",
+                           "'withdraw' takes the site banner down through the banner channel; "
+                           "add 'banner' to 'channels'", ("banner",))
+        return self
 
     @field_validator("channels")
     @classmethod

@@ -68,6 +68,8 @@ def check_templates(loaded: LoadedPlaybook) -> list[Diagnostic]:
                      for moment in reference_moments(playbook)]
         for locale in playbook.organisation.locales:
             for channel in notice.channels:
+                if channel == "banner" and notice.withdraws_banner:
+                    continue  # an all-clear's banner is the withdrawal document: no template
                 found.update(_check_one(renderers, playbook, _Place(notice_id, channel, locale)))
     return sorted(found, key=lambda d: (d.path, d.line, d.message))
 

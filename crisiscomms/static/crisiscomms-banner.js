@@ -382,6 +382,12 @@
   }
 
   /** Check and tidy a banner document; null when it is not one this widget can show. */
+  /** A "no notice" document (crisiscomms banner withdraw, or an all-clear notice): show nothing. */
+  function isWithdrawal(raw) {
+    return isObject(raw) && raw.format === FORMAT && raw.version === VERSION && raw.notice === null
+      && isObject(raw.withdrawn);
+  }
+
   function readDocument(raw, base) {
     if (!isObject(raw) || raw.format !== FORMAT || raw.version !== VERSION) return null;
     const notice = raw.notice;
@@ -486,6 +492,9 @@
   function icon(name, className) {
     const svg = document.createElementNS(SVG, 'svg');
     svg.setAttribute('viewBox', '0 0 24 24');
+    // Presentation size for a page without the stylesheet (CSS overrides it): never a 300×150 icon.
+    svg.setAttribute('width', '20');
+    svg.setAttribute('height', '20');
     svg.setAttribute('aria-hidden', 'true');
     svg.setAttribute('focusable', 'false');
     svg.setAttribute('class', className);
@@ -871,6 +880,7 @@
     }
     Promise.all([loading, loadStylesheet(script), domReady()])
       .then(([raw]) => {
+        if (isWithdrawal(raw)) { report('withdrawn'); return; }
         const doc = readDocument(raw, base);
         if (!doc) { report('none'); return; }
         if (doc.notice.expires !== null && now().getTime() >= doc.notice.expires) { report('expired'); return; }
