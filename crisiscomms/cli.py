@@ -111,6 +111,13 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def _where_list(_: click.Context, __: click.Parameter, value: tuple[str, ...]
+                ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    from .targeting import parse_where
+
+    return tuple(parse_where(text) for text in value)  # a UsageError (exit 2) names the bad one
+
+
 @cli.command()
 @click.argument("playbook", type=click.Path(path_type=Path))
 @click.option("--notice", "notice_id", required=True, help="Id of the notice to send.")
@@ -130,6 +137,8 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
 @click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
               help="Write the banner JSON here instead of the playbook's path.")
 @click.option("--campaign", metavar="NAME", help="Campaign name in the ledger (default: notice id + content hash).")
+@click.option("--where", "where", multiple=True, callback=_where_list, metavar="COLUMN=VALUE[,VALUE…]",
+              help="Only rows whose COLUMN has one of the values (repeatable; all must hold), e.g. area=Bergen,Voss.")
 @click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
               default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger (SQLite).")
 @click.option("--concurrency", type=click.IntRange(1, 1000), help="Requests in flight per channel at most.")
@@ -142,8 +151,9 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
 def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_format: str,
          channels: tuple[str, ...], at_text: str | None, ignore_quiet_hours: bool, default_region: str | None,
          suppress: tuple[Path, ...], skipped_out: Path | None, banner_out: Path | None,
-         campaign: str | None, ledger_path: Path, concurrency: int | None, sms_rate: float | None,
-         email_rate: float | None, resend_uncertain: bool, yes: bool) -> None:
+         campaign: str | None, where: tuple[tuple[str, tuple[str, ...]], ...], ledger_path: Path,
+         concurrency: int | None, sms_rate: float | None, email_rate: float | None, resend_uncertain: bool,
+         yes: bool) -> None:
     """Send a notice to an audience (SMS, email, site banner).
 
     \b
@@ -161,7 +171,7 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
                           default_region=default_region, suppress=suppress, banner_out=banner_out,
-                          campaign=campaign, stop_list=ledger_path.parent / "opted-out-sms.txt")
+                          campaign=campaign, stop_list=ledger_path.parent / "opted-out-sms.txt", where=where)
     planner = Planner(session, request)
     if not dry_run:
         from .dispatch import DispatchSettings

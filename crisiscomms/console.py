@@ -112,6 +112,8 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
     if dry_run:
         console.print(Text("DRY RUN — nothing is sent, no ledger is written.", style="bold yellow"))
     console.print(line("Notice ", (summary.notice, "bold"), ", campaign ", (summary.campaign, "bold"), f", as of {at}"))
+    if summary.targeting:
+        console.print(line(f"Targeted: only rows where {summary.targeting}"))
     console.print(_planned_table(summary))
     if summary.skipped:
         console.print(_skipped_table(summary))

@@ -28,6 +28,7 @@ from .playbook import quiet_window
 from .render import CHANNEL_FILES, Content, NoticeRenderer, SmsContent
 from .session import NoticeSession
 from .suppression import Suppression, load_suppression
+from .targeting import Targeting
 
 
 class SkipReason(enum.StrEnum):
@@ -39,6 +40,7 @@ class SkipReason(enum.StrEnum):
     NO_ADDRESS = "no_address"
     NOT_CONSENTED = "not_consented"
     MALFORMED_ROW = "malformed_row"
+    NOT_TARGETED = "not_targeted"
 
 
 #: Skip reasons whose details come from a small vocabulary, counted per detail in the summary.
@@ -94,6 +96,7 @@ class PlanRequest:
     banner_out: Path | None = None
     campaign: str | None = None
     stop_list: Path | None = None  # numbers that replied STOP in earlier runs (may not exist yet)
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --where COLUMN=VALUE,…: AND with the notice's
 
 
 def campaign_id(session: NoticeSession) -> str:
@@ -126,6 +129,7 @@ class Planner:
         self.campaign = request.campaign or campaign_id(session)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
+        self.targeting = Targeting.of(session.notice.audience.conditions, request.where)
         self._seen = KeySet()
 
     @property
@@ -172,6 +176,7 @@ class Planner:
                     yield self._plan_one(row, channel)
 
     def _check_columns(self, columns: Sequence[str]) -> None:
+        self.targeting.check_columns(columns, self.request.audience)
         missing = [name for name in self.session.playbook.audience_fields if name not in columns]
         if missing:
             raise AudienceError(
@@ -179,6 +184,8 @@ class Planner:
                 "which the audience file lacks (see 'audience_fields' in the playbook)")
 
     def _plan_one(self, person: Recipient, channel: str) -> PlanItem:
+        if self.targeting and not self.targeting.matches(person):
+            return SkippedMessage(person.line, person.id, channel, SkipReason.NOT_TARGETED)
         address_or_skip = self._address(person, channel)
         if isinstance(address_or_skip, SkipReason):
             detail = person.phone_detail if address_or_skip is SkipReason.INVALID_PHONE else ""
@@ -254,6 +261,7 @@ class PlanSummary:
     currency: str = "EUR"
     banner_path: Path | None = None
     timezone: str = "UTC"  # the organisation's, for showing times to the operator
+    targeting: str = ""  # "area is Bergen or Voss and kind is home"; empty: everyone
     planned: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_details: dict[str, Counter[str]] = field(default_factory=dict)  # reason → detail → count
@@ -322,6 +330,7 @@ class PlanSummary:
                                "unpriced_segments": self.unpriced_segments} if self.prices else None,
             "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
             "banner_path": str(self.banner_path) if self.banner_path else None,
+            **({"targeting": self.targeting} if self.targeting else {}),
         }
 
 
@@ -331,7 +340,7 @@ def summary_for(planner: Planner) -> PlanSummary:
         notice=planner.session.notice_id, campaign=planner.campaign, channels=planner.channels,
         prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
         banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems),
-        timezone=planner.session.playbook.organisation.timezone)
+        timezone=planner.session.playbook.organisation.timezone, targeting=planner.targeting.describe())
 
 
 def region_of(e164: str) -> str:

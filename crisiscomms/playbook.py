@@ -279,6 +279,29 @@ class Link(_Model):
     kind: LinkKind = "other"
 
 
+class NoticeAudience(_Model):
+    """Whom of the audience a notice reaches: rows whose columns have one of the given values."""
+
+    where: dict[str, list[str] | str] = Field(
+        default_factory=dict,
+        description="Column → value or list of values, e.g. {area: [Bergen, Voss]}; AND across columns.")
+
+    @field_validator("where")
+    @classmethod
+    def _values_given(cls, value: dict[str, list[str] | str]) -> dict[str, list[str] | str]:
+        for column, values in value.items():
+            if not column.strip():
+                raise _located("where_column", "a column name cannot be empty", (column,))
+            listed = [values] if isinstance(values, str) else values
+            if not listed or not all(str(v).strip() for v in listed):
+                raise _located("where_values", "give at least one value, none of them empty", (column,))
+        return value
+
+    @property
+    def conditions(self) -> dict[str, list[str]]:
+        return {column: [values] if isinstance(values, str) else list(values) for column, values in self.where.items()}
+
+
 class Notice(_Model):
     """One message to send: what it says is in its templates."""
 
@@ -289,6 +312,8 @@ class Notice(_Model):
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
+    audience: NoticeAudience = Field(
+        default_factory=NoticeAudience, description="Restrict the notice to some rows: {where: {area: [Bergen]}}.")
     banner: Literal["show", "withdraw"] = Field(
         "show", description="'withdraw' (the all-clear): the notice's banner channel takes the site banner down.")
 
