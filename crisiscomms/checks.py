@@ -26,7 +26,7 @@ REFERENCE_MONDAY = date(2026, 1, 5)
 def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
     checks = (
         _check_locales, _check_localized_texts, _check_references, _check_providers, _check_variable_names,
-        _check_overlapping_exceptions,
+        _check_overlapping_exceptions, _check_segment_budgets,
         _check_live_person, _check_coverage, _check_critical_notices, _check_files,
     )
     found: list[Diagnostic] = []
@@ -151,6 +151,15 @@ def _check_overlapping_exceptions(playbook: Playbook, source: SourceMap, _: Path
                                  f"this exception overlaps exception {other + 1} of route '{rid}' "
                                  f"({other_first}–{other_last}); give each date one set of hours")
                     break
+
+
+def _check_segment_budgets(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    locales = playbook.organisation.locales
+    for nid, notice in playbook.notices.items():
+        for code in notice.sms_segments_by_locale:
+            if code not in locales:
+                yield _error(source, ("notices", nid, "sms_segments_by_locale", code),
+                             f"'{code}' is not one of the organisation's locales ({', '.join(locales)})", key=True)
 
 
 def _check_live_person(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:

@@ -310,12 +310,19 @@ class Notice(_Model):
     templates: Id | None = Field(None, description="Template set (folder under templates/); default: the notice id.")
     expires: dt.datetime | dt.date | None = Field(None, description="When the notice stops being true.")
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
+    sms_segments_by_locale: dict[LocaleCode, Annotated[int, Field(ge=1, le=10)]] = Field(
+        default_factory=dict,
+        description="A different budget for some locales, e.g. {el: 3}: Greek is UCS-2 (67 characters a segment).")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
     audience: NoticeAudience = Field(
         default_factory=NoticeAudience, description="Restrict the notice to some rows: {where: {area: [Bergen]}}.")
     banner: Literal["show", "withdraw"] = Field(
         "show", description="'withdraw' (the all-clear): the notice's banner channel takes the site banner down.")
+
+    def segment_budget(self, locale: str) -> int:
+        """Most SMS segments the text in ``locale`` may cost."""
+        return self.sms_segments_by_locale.get(locale, self.sms_segments)
 
     @property
     def withdraws_banner(self) -> bool:
