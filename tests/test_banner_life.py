@@ -134,8 +134,10 @@ def test_withdraw_needs_the_banner_channel(tmp_path: Path) -> None:
     playbook = copy_of_storm(tmp_path, "channels: [sms, email, banner]\n    banner: withdraw",
                              "channels: [sms, email]\n    banner: withdraw")
     result = run_cli("validate", str(playbook))
+    line = playbook.read_text(encoding="utf-8").splitlines().index("    banner: withdraw              # the all-clear: "
+                                                                  "its send takes the site banner down") + 1
     assert (result.code, result.stdout) == (1, (
-        f"{playbook}:276:13: error: 'banner': 'withdraw' takes the site banner down through the banner channel; "
+        f"{playbook}:{line}:13: error: 'banner': 'withdraw' takes the site banner down through the banner channel; "
         "add 'banner' to 'channels'\n1 playbook checked: 1 error, 0 warnings — NOT valid\n"))
 
 
