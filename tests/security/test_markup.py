@@ -102,3 +102,18 @@ def test_digits_in_times_are_not_highlighted() -> None:
     console = Console(file=buffer, width=300, force_terminal=True, color_system="truecolor")
     print_report("c", rows("08:00 1234"), console)
     assert "08:00 1234" in buffer.getvalue()  # a highlighter would wrap the digits in colour codes
+
+
+def test_validate_and_banner_commands_print_paths_and_names_literally(project: Path) -> None:
+    playbook = project / "playbooks" / "[red]p[x].yaml"
+    playbook.write_text((project / "playbooks" / "p.yaml").read_text(encoding="utf-8")
+                        .replace("name: Testbolaget", "name: '[bold]T[/x]'"), encoding="utf-8")
+    result = run_cli("validate", str(playbook))
+    assert result.code == 0, result.stdout
+    published = run_cli("banner", "publish", str(playbook), "--notice", "outage", "--banner-out", "[/x]b.json",
+                        "--at", AT)
+    assert (published.code, published.stdout) == (0, "Published notice 'outage' (critical) to [/x]b.json; it stops "
+                                                     "showing Tue 1 Dec 18:00 Stockholm Time.\n")
+    withdrawn = run_cli("banner", "withdraw", str(playbook), "--banner-out", f"[red]w{ESCAPE}.json")
+    assert (withdrawn.code, withdrawn.stdout) == (
+        0, "Withdrew the banner: [red]w\\x1b[2J.json now says there is no notice.\n")
