@@ -217,7 +217,7 @@ def test_quoted_field_closing_on_the_last_line_without_newline(tmp_path: Path) -
 
 
 def test_stray_quote_is_given_up_after_max_record_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audience, "MAX_RECORD_LINES", 3)
+    monkeypatch.setattr(audience.reader, "MAX_RECORD_LINES", 3)
     rows = "".join(f"P{i},07012345{i:02d}\n" for i in range(10))
     path = write(tmp_path, "a.csv", 'name,phone\nAnna,"0701234567\n' + rows)
     items = read(path)
@@ -228,7 +228,7 @@ def test_stray_quote_is_given_up_after_max_record_lines(tmp_path: Path, monkeypa
 
 
 def test_overlong_line_is_malformed_without_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audience, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(audience.reader, "MAX_LINE_BYTES", 64)
     path = write(tmp_path, "a.csv", "name,phone\n" + "x" * 200 + ",0701234567\nBo,0701234568\n")
     items = read(path)
     assert items[0] == MalformedRow(2, "longer than 64 bytes")
@@ -473,7 +473,7 @@ def reference_phone(raw: str, region: str) -> tuple[str | None, str | None]:
             continue
         if phonenumbers.is_valid_number(number):
             kind = phonenumbers.number_type(number)
-            mobile = kind not in audience._NOT_MOBILE_TYPES
+            mobile = kind not in audience.normalise._NOT_MOBILE_TYPES
             return phonenumbers.format_number(number, 0), None if mobile else "not_mobile"
     return None, "invalid_phone"
 
