@@ -170,7 +170,7 @@ class Planner:
             for row in audience:
                 if isinstance(row, MalformedRow):
                     for channel in person_channels:
-                        yield SkippedMessage(row.line, "", channel, SkipReason.MALFORMED_ROW, row.reason)
+                        yield SkippedMessage(row.line, row.id, channel, SkipReason.MALFORMED_ROW, row.reason)
                     continue
                 for channel in person_channels:
                     yield self._plan_one(row, channel)

@@ -353,7 +353,7 @@ def test_jsonl_good_and_bad_lines() -> None:
         MalformedRow(4, "not valid JSON (Expecting value at column 1)"),
         MalformedRow(5, "a JSON array, not a JSON object"),
         MalformedRow(6, 'the value of "tags" is a JSON array; only strings, numbers and null are allowed'),
-        MalformedRow(7, 'unknown channel "fax" in "channels" (known: banner, email, sms)'),
+        MalformedRow(7, 'unknown channel "fax" in "channels" (known: banner, email, sms)', id="d4"),
     ]
     anna, bo, eve = recipients(items)
     assert (anna.line, anna.id, anna.phone, anna.locale, anna.fields) == (

@@ -233,5 +233,5 @@ def test_unknown_channel_in_a_row_is_a_counted_skip_with_its_line(tmp_path: Path
     assert json.loads(result.stdout)["skipped"] == {"malformed_row": 2}
     assert skipped.read_text(encoding="utf-8").splitlines() == [
         "line,id,channel,reason,detail",
-        '2,,sms,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"',
-        '2,,email,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"']
+        '2,1,sms,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"',
+        '2,1,email,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"']

@@ -40,6 +40,7 @@ class MalformedRow:
 
     line: int
     reason: str
+    id: str = ""  # the row's id column, when the row could be read that far
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"

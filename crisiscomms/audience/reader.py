@@ -372,7 +372,7 @@ class Audience:
         if channels_raw:
             parsed = _parse_channels(channels_raw)
             if isinstance(parsed, str):
-                return MalformedRow(line, parsed)
+                return MalformedRow(line, parsed, id_raw.strip())
             channels = parsed
         phone, phone_problem = normalise_phone(phone_raw, options.default_region)
         email, email_problem = normalise_email(email_raw)
