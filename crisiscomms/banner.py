@@ -5,11 +5,16 @@ Versioned JSON (``format: crisiscomms-banner``, ``version: 1``; schema in
 issue and expiry times, and per inquiry its routes with machine-readable
 hours, so the page computes "open now" in the browser rather than trusting
 the moment the file was written.
+
+A *withdrawal* document (``notice: null`` and ``withdrawn``) takes the banner
+down: ``crisiscomms banner withdraw``, or the send of a notice with
+``banner: withdraw`` (the all-clear). The widget then shows nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from .formatting import format_weekly_hours
@@ -23,15 +28,17 @@ DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
+    """The document a send of the renderer's notice writes: the notice, or the withdrawal for an all-clear."""
     playbook, notice = renderer.playbook, renderer.notice
+    if notice.withdraws_banner:
+        return withdrawal_document(playbook, renderer.sent_at, renderer.notice_id)
     expires = notice_expiry(playbook, notice)
     inquiry_ids = playbook.notice_inquiries(renderer.notice_id)
     route_ids = sorted({r for i in inquiry_ids for r in (playbook.inquiries[i].best, *playbook.inquiries[i].fallbacks)})
     return {
         "format": BANNER_FORMAT,
         "version": BANNER_VERSION,
-        "organisation": {"name": playbook.organisation.name, "website": playbook.organisation.website,
-                         "timezone": playbook.organisation.timezone},
+        "organisation": _organisation(playbook),
         "notice": {"id": renderer.notice_id, "severity": notice.severity,
                    "issued": _iso(renderer.sent_at), "expires": _iso(expires) if expires else None},
         "default_locale": playbook.organisation.default_locale,
@@ -41,6 +48,28 @@ def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
         "links": [{"url": link.url, "kind": link.kind, "title": _all_locales(playbook, link.title)}
                   for link in playbook.links],
     }
+
+
+def withdrawal_document(playbook: Playbook, at: dt.datetime, notice_id: str | None = None) -> dict[str, Any]:
+    """A valid "no notice" document: the widget shows nothing. ``notice_id`` is the all-clear that withdrew it."""
+    return {
+        "format": BANNER_FORMAT,
+        "version": BANNER_VERSION,
+        "organisation": _organisation(playbook),
+        "notice": None,
+        "withdrawn": {"at": _iso(at), "by": notice_id},
+    }
+
+
+def default_banner_path(playbook: Playbook, base_dir: Path) -> Path | None:
+    """Where the playbook's ``providers: banner`` writes the document (relative to the playbook), if set."""
+    settings = playbook.providers.banner
+    return (base_dir / settings.path).resolve() if settings else None
+
+
+def _organisation(playbook: Playbook) -> dict[str, Any]:
+    return {"name": playbook.organisation.name, "website": playbook.organisation.website,
+            "timezone": playbook.organisation.timezone}
 
 
 def _iso(moment: dt.datetime) -> str:

@@ -27,7 +27,7 @@ def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> lis
     checks = (
         _check_locales, _check_localized_texts, _check_references, _check_providers, _check_receipts,
         _check_variable_names,
-        _check_overlapping_exceptions,
+        _check_overlapping_exceptions, _check_segment_budgets,
         _check_live_person, _check_coverage, _check_critical_notices, _check_files,
     )
     found: list[Diagnostic] = []
@@ -168,6 +168,15 @@ def _check_overlapping_exceptions(playbook: Playbook, source: SourceMap, _: Path
                     break
 
 
+def _check_segment_budgets(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    locales = playbook.organisation.locales
+    for nid, notice in playbook.notices.items():
+        for code in notice.sms_segments_by_locale:
+            if code not in locales:
+                yield _error(source, ("notices", nid, "sms_segments_by_locale", code),
+                             f"'{code}' is not one of the organisation's locales ({', '.join(locales)})", key=True)
+
+
 def _check_live_person(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
     if not any(route.live_person for route in playbook.routes.values()):
         yield _error(source, ("routes",),
@@ -245,18 +254,35 @@ def _weekday_clock(moment: datetime, *, end: bool = False) -> str:
 
 
 def _check_critical_notices(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    """A critical notice must show a route a person answers around the clock: one error per such notice."""
     for nid, notice in playbook.notices.items():
         if notice.severity != "critical":
             continue
-        shown_routes = {
+        shown_routes = sorted({
             route
             for iid in playbook.notice_inquiries(nid) if iid in playbook.inquiries
             for route in (playbook.inquiries[iid].best, *playbook.inquiries[iid].fallbacks)
-        }
-        if not any(playbook.route_hours[r].is_always for r in shown_routes if r in playbook.route_hours):
-            yield _error(source, ("notices", nid, "severity"),
-                         f"critical notice '{nid}' shows no route that is open 24/7; give one of its "
-                         "inquiries a route with 'hours: always' (and no closing exceptions)")
+        })
+        if not any(_answered_around_the_clock(playbook, r) for r in shown_routes):
+            yield _error(source, ("notices", nid, "severity"), _no_person_around_the_clock(playbook, nid, shown_routes))
+
+
+def _answered_around_the_clock(playbook: Playbook, route_id: str) -> bool:
+    route, hours = playbook.routes.get(route_id), playbook.route_hours.get(route_id)
+    return route is not None and hours is not None and route.live_person and hours.is_always
+
+
+def _no_person_around_the_clock(playbook: Playbook, nid: str, shown_routes: list[str]) -> str:
+    always = [r for r in shown_routes if r in playbook.route_hours and playbook.route_hours[r].is_always]
+    people = [r for r in shown_routes if r in playbook.routes and playbook.routes[r].live_person]
+    found = []
+    if always:
+        found.append(f"open 24/7 but nobody answers: {', '.join(always)}")
+    if people:
+        found.append(f"a person answers, not 24/7: {', '.join(people)}")
+    shown = f" ({'; '.join(found)})" if found else ""
+    return (f"critical notice '{nid}' shows no route that a person answers 24/7{shown}; give one of its "
+            "inquiries a route with 'live_person: true' and 'hours: always' (and no closing exceptions)")
 
 
 def _check_files(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:

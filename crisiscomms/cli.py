@@ -69,16 +69,22 @@ def validate(paths: tuple[Path, ...], output_format: str, strict: bool) -> None:
         for diagnostic in report.diagnostics:
             click.echo(diagnostic.as_github() if output_format == "github" else diagnostic.as_text())
         if output_format == "text":
-            click.echo(_validation_summary(len(report.results), report.error_count, report.warning_count))
+            click.echo(_validation_summary(len(report.results), report.error_count, report.warning_count,
+                                           strict=strict))
     if not report.passed(strict=strict):
         raise SystemExit(ExitCode.FAILED)
 
 
-def _validation_summary(playbooks: int, errors: int, warnings: int) -> str:
+def _validation_summary(playbooks: int, errors: int, warnings: int, *, strict: bool = False) -> str:
     def plural(n: int, word: str) -> str:
         return f"{n} {word}{'' if n == 1 else 's'}"
 
-    verdict = "valid" if errors == 0 else "NOT valid"
+    if errors:
+        verdict = "NOT valid"
+    elif strict and warnings:
+        verdict = "NOT valid (--strict fails on warnings)"
+    else:
+        verdict = "valid"
     return f"{plural(playbooks, 'playbook')} checked: {plural(errors, 'error')}, " \
            f"{plural(warnings, 'warning')} — {verdict}"
 
@@ -104,6 +110,13 @@ def _finite(_: click.Context, parameter: click.Parameter, value: float | None) -
 
 def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _where_list(_: click.Context, __: click.Parameter, value: tuple[str, ...]
+                ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    from .targeting import parse_where
+
+    return tuple(parse_where(text) for text in value)  # a UsageError (exit 2) names the bad one
 
 
 def _stdin_is_terminal() -> bool:
@@ -148,7 +161,7 @@ def preview(playbook: Path, notice_id: str, locales: tuple[str, ...], output_for
 
         from .console import print_preview
 
-        print_preview(result, Console())
+        print_preview(result, Console(highlight=False))
         return
     if output_format == "json":
         text = json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -162,7 +175,7 @@ def preview(playbook: Path, notice_id: str, locales: tuple[str, ...], output_for
         from .console import print_preview
 
         buffer = StringIO()
-        print_preview(result, Console(file=buffer, width=100, no_color=True))
+        print_preview(result, Console(file=buffer, width=100, no_color=True, highlight=False))
         text = buffer.getvalue()
     _write_output(text, out)
 
@@ -403,6 +416,62 @@ def _pull_summary(result: PullResult) -> str:
     if result.stopped:
         lines.append("Stopped early: what was fetched is kept; run pull again for the rest.")
     return "\n".join(lines)
+
+
+@banner.command("publish")
+@click.argument("playbook", type=click.Path(path_type=Path))
+@click.option("--notice", "notice_id", required=True, help="Id of the notice whose banner to publish.")
+@click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the banner JSON here instead of the playbook's providers.banner.path.")
+@click.option("--at", "at_text", metavar="TIME", help="Issue it as of this ISO 8601 time (default: now).")
+def banner_publish(playbook: Path, notice_id: str, banner_out: Path | None, at_text: str | None) -> None:
+    """Put a notice's banner on the website, without sending to anyone.
+
+    Replaces the banner JSON atomically: a page reads the old or the new notice, never half.
+
+    \b
+    Example:
+      crisiscomms banner publish playbooks/nordvind-storm.yaml --notice storm-outage
+    """
+    from .banner_life import publish_banner
+    from .console import describe_moment
+    from .safetext import visible
+    from .session import open_notice, parse_moment
+
+    session = open_notice(playbook, notice_id)
+    zone = session.playbook.organisation.timezone
+    written = publish_banner(session, parse_moment(at_text, zone), banner_out)
+    if written.withdrawn:
+        click.echo(visible(f"Withdrew the banner (notice '{notice_id}' is the all-clear): {written.path} now "
+                           "says there is no notice."))
+        return
+    expiry = f"; it stops showing {describe_moment(written.expires, zone)}" if written.expires else ""
+    click.echo(visible(f"Published notice '{notice_id}' ({session.notice.severity}) to {written.path}{expiry}."))
+
+
+@banner.command("withdraw")
+@click.argument("playbook", type=click.Path(path_type=Path))
+@click.option("--banner-out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the banner JSON here instead of the playbook's providers.banner.path.")
+@click.option("--at", "at_text", metavar="TIME", help="Withdraw as of this ISO 8601 time (default: now).")
+def banner_withdraw(playbook: Path, banner_out: Path | None, at_text: str | None) -> None:
+    """Take the banner off the website: the widget shows nothing from the next page view.
+
+    Writes a valid "no notice" document (docs/banner.schema.json), atomically.
+
+    \b
+    Example:
+      crisiscomms banner withdraw playbooks/nordvind-storm.yaml
+    """
+    from .banner_life import withdraw_banner
+    from .loader import load_playbook
+    from .safetext import visible
+    from .session import parse_moment
+
+    loaded = load_playbook(playbook)
+    at = parse_moment(at_text, loaded.require().organisation.timezone)
+    written = withdraw_banner(loaded, at, banner_out)
+    click.echo(visible(f"Withdrew the banner: {written.path} now says there is no notice."))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

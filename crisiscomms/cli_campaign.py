@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from . import cli as _cli_module
-from .cli import _channel_list, _finite, cli
+from .cli import _channel_list, _finite, _where_list, cli
 from .errors import ExitCode
 
 if TYPE_CHECKING:
@@ -53,6 +53,9 @@ def planning_options(function: F) -> F:
                      help="Write the banner JSON here instead of the playbook's path."),
         click.option("--campaign", metavar="NAME",
                      help="Campaign name instead of the notice id (the organisation is always part of it)."),
+        click.option("--where", "where", multiple=True, callback=_where_list, metavar="COLUMN=VALUE[,VALUE…]",
+                     help="Only rows whose COLUMN has one of the values (repeatable; all must hold), "
+                          "e.g. area=Bergen,Voss."),
         click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
                      show_default=True),
     ]
@@ -261,11 +264,14 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
     from .campaign.identity import campaign_for, this_holder
     from .campaign.lease import CampaignLease
     from .campaign.send import PlanSend, SendOptions
+    from .channels import require_credentials
     from .console import print_plan_summary
+    from .plan import choose_channels
 
     json_output = options["output_format"] == "json"
     console = _console(json_output)
     session, request, location = _planning(playbook, options, dry_run=False)
+    require_credentials(choose_channels(session, request.channels), session.playbook, os.environ)  # before a ledger
     ledger = _open(location, console)
     try:
         info = campaign_for(session, request.campaign)
@@ -290,6 +296,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     from .campaign.identity import this_holder
     from .campaign.lease import CampaignLease
     from .campaign.send import PlanSend, SendOptions
+    from .channels import require_credentials
     from .console_campaign import print_plan_header
     from .plan import PlanSummary
     from .playbook import Playbook
@@ -307,6 +314,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
             from .campaign.frozen import Snapshot
 
             frozen_playbook = Playbook.model_validate(Snapshot.from_json(ledger.plan_snapshot(header.id)).playbook)
+            require_credentials(header.channels, frozen_playbook, os.environ)
             send_options = SendOptions(dispatch=_dispatch_settings(frozen_playbook, options),
                                        resend_uncertain=options["resend_uncertain"], text_choice=choice,
                                        status_callback=options["status_callback"])
@@ -421,7 +429,7 @@ def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str,
                 "--channels": options["channels"], "--suppress": options["suppress"],
                 "--default-region": options["default_region"], "--banner-out": options["banner_out"],
                 "--campaign": options["campaign"], "--ignore-quiet-hours": options["ignore_quiet_hours"],
-                "--dry-run": options["dry_run"], "--skipped-out": options["skipped_out"]}
+                "--dry-run": options["dry_run"], "--skipped-out": options["skipped_out"], "--where": options["where"]}
     given = [flag for flag, value in planning.items() if value]
     if playbook is not None:
         given.insert(0, "PLAYBOOK")
@@ -480,7 +488,7 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
     request = PlanRequest(audience=options["audience"], at=at, channels=options["channels"],
                           ignore_quiet_hours=options["ignore_quiet_hours"], default_region=options["default_region"],
                           suppress=options["suppress"], banner_out=options["banner_out"], campaign=options["campaign"],
-                          stopped=stop_numbers_without_writing(location))
+                          stopped=stop_numbers_without_writing(location), where=options["where"])
     return session, request, location
 
 

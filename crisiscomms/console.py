@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,15 +21,73 @@ from .report import ReportRow
 from .safetext import visible
 
 
+def literal(text: object, style: str = "") -> Text:
+    """Text from a file, an option or a provider, exactly as it is: no markup, control characters visible."""
+    return Text(visible(str(text)), style=style)
+
+
+def line(*parts: str | tuple[str, str]) -> Text:
+    """A line of plain pieces and ``(text, style)`` pieces, each printed literally."""
+    result = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            result.append(visible(part[0]), style=part[1])
+        else:
+            result.append(visible(part))
+    return result
+
+
+def describe_moment(moment: dt.datetime, timezone: str, locale: str = "en") -> str:
+    """``Fri 16 Oct 08:00 Oslo Time``: a moment in ``timezone``, in words of ``locale`` (CLDR names)."""
+    from babel.dates import format_datetime
+
+    from .hours import zone_info
+
+    zone = zone_info(timezone)
+    text = str(format_datetime(moment.astimezone(zone), "EEE d MMM HH:mm", tzinfo=zone, locale=locale))
+    return f"{text} {zone_words(timezone, locale)}"
+
+
+def describe_span(first: dt.datetime, last: dt.datetime, timezone: str, locale: str = "en") -> str:
+    """``at Fri 16 Oct 08:00 Oslo Time``, or ``between Fri 16 Oct 07:00 and 08:00 Oslo Time``."""
+    from .hours import zone_info
+
+    zone = zone_info(timezone)
+    start, end = first.astimezone(zone), last.astimezone(zone)
+    if start == end:
+        return f"at {describe_moment(start, timezone, locale)}"
+    if start.date() == end.date():
+        return f"between {describe_moment(start, timezone, locale).removesuffix(' ' + zone_words(timezone, locale))}" \
+               f" and {end:%H:%M} {zone_words(timezone, locale)}"
+    return f"between {describe_moment(start, timezone, locale)} and {describe_moment(end, timezone, locale)}"
+
+
+def zone_words(timezone: str, locale: str = "en") -> str:
+    """``Oslo Time`` (CLDR's region format with the zone's city); ``UTC`` for UTC."""
+    from babel import Locale
+    from babel.dates import get_timezone_location
+
+    from .hours import zone_info
+
+    if timezone.upper() in ("UTC", "ETC/UTC", "GMT", "ETC/GMT", "Z"):
+        return "UTC"
+    city = str(get_timezone_location(zone_info(timezone), locale=locale, return_city=True))
+    return str(Locale.parse(locale).zone_formats["region"] % city)
+
+
 def print_preview(preview: Preview, console: Console) -> None:
-    console.print(Text(f"{preview.organisation} — notice '{preview.notice_id}' ({preview.severity}), "
-                       f"as of {preview.at.isoformat(timespec='minutes')}", style="bold"))
+    console.print(line((f"{preview.organisation} — notice '{preview.notice_id}' ({preview.severity}), "
+                        f"as of {preview.at.isoformat(timespec='minutes')}", "bold")))
+    if preview.expires is not None:
+        console.print(line(f"Expires {describe_moment(preview.expires, preview.timezone)}"))
+    if preview.withdraws_banner:
+        console.print(line("Website banner: withdrawn by this all-clear; after the send the site shows no notice."))
     for locale_preview in preview.locales:
         parts: list[Table | Text] = []
         for channel, content in locale_preview.contents.items():
             parts.append(Text(channel.upper(), style="bold cyan"))
             parts.append(_content_table(content))
-        console.print(Panel(Group(*parts), title=f"[bold]{locale_preview.locale}[/]", expand=True))
+        console.print(Panel(Group(*parts), title=literal(locale_preview.locale, "bold"), expand=True))
 
 
 def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
@@ -37,15 +96,15 @@ def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
     table.add_column()
     if isinstance(content, SmsContent):
         fit = content.fit
-        table.add_row("fit", f"{fit.encoding.value}, {fit.characters} characters, {fit.segments} segment(s)"
-                      + (f"; UCS-2 because of {' '.join(fit.non_gsm_characters)}" if fit.non_gsm_characters else ""))
-        table.add_row("text", Text(content.text))
+        table.add_row("fit", literal(f"{fit.encoding.value}, {fit.characters} characters, {fit.segments} segment(s)"
+                      + (f"; UCS-2 because of {' '.join(fit.non_gsm_characters)}" if fit.non_gsm_characters else "")))
+        table.add_row("text", literal(content.text))
     elif isinstance(content, EmailContent):
-        table.add_row("subject", Text(content.subject))
-        table.add_row("text", Text(content.text.rstrip()))
+        table.add_row("subject", literal(content.subject))
+        table.add_row("text", literal(content.text.rstrip()))
     else:
-        table.add_row("title", Text(content.title))
-        table.add_row("body", Text(content.body))
+        table.add_row("title", literal(content.title))
+        table.add_row("body", literal(content.body))
     return table
 
 
@@ -53,7 +112,9 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
     """What the plan will do: counts, skips, deferrals, cost, samples, the banner path."""
     if dry_run:
         console.print(Text("DRY RUN — nothing is sent, no ledger is written.", style="bold yellow"))
-    console.print(f"Notice [bold]{summary.notice}[/], campaign [bold]{summary.campaign}[/], as of {at}")
+    console.print(line("Notice ", (summary.notice, "bold"), ", campaign ", (summary.campaign, "bold"), f", as of {at}"))
+    if summary.targeting:
+        console.print(line(f"Targeted: only rows where {summary.targeting}"))
     console.print(_planned_table(summary))
     if summary.skipped:
         console.print(_skipped_table(summary))
@@ -61,17 +122,23 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
         console.print("Skipped: none")
     if summary.deferred["sms"]:
         first, last = summary.deferred_until
-        console.print(f"Deferred by quiet hours: {summary.deferred['sms']} SMS, to be sent between "
-                      f"{first.isoformat(timespec='minutes')} and {last.isoformat(timespec='minutes')} "
-                      "(recipients' local time); rerun the same command then to send them.")
+        console.print(line(f"Deferred by quiet hours: {summary.deferred['sms']:,} SMS, to be sent "
+                           f"{describe_span(first, last, summary.timezone)} (when quiet hours end for each "
+                           "recipient); rerun the same command then to send them."))
     if "sms" in summary.channels:
-        console.print(_cost_line(summary))
+        console.print(line(_cost_line(summary)))
     for problem in summary.suppression_problems:
-        console.print(Text("warning: ", style="yellow") + Text(f"suppression list: {visible(problem)}"))
+        console.print(line(("warning: ", "yellow"), f"suppression list: {problem}"))
     _print_samples(summary, console)
     if summary.banner_path is not None:
         verb = "would be written" if dry_run else "will be written"
-        console.print(f"Banner {verb} to {summary.banner_path}")
+        what = "Banner withdrawal (the site shows no notice)" if _withdraws_banner(summary) else "Banner"
+        console.print(line(f"{what} {verb} to {summary.banner_path}"))
+
+
+def _withdraws_banner(summary: PlanSummary) -> bool:
+    return any(channel == "banner" and isinstance(content, dict) and content.get("notice", {}) is None
+               for (_, channel), content in summary.samples.items())
 
 
 def _planned_table(summary: PlanSummary) -> Table:
@@ -82,8 +149,8 @@ def _planned_table(summary: PlanSummary) -> Table:
         table.add_column(channel, justify="right")
     for locale, counts in sorted(summary.locales.items()):
         if any(counts[c] for c in people):
-            table.add_row(locale, *(f"{counts[c]:,}" for c in people))
-    table.add_row("[bold]total[/]", *(f"[bold]{summary.planned[c]:,}[/]" for c in people))
+            table.add_row(literal(locale), *(f"{counts[c]:,}" for c in people))
+    table.add_row(Text("total", style="bold"), *(Text(f"{summary.planned[c]:,}", style="bold") for c in people))
     return table
 
 
@@ -92,7 +159,10 @@ def _skipped_table(summary: PlanSummary) -> Table:
     table.add_column("reason")
     table.add_column("messages", justify="right")
     for reason, count in sorted(summary.skipped.items(), key=lambda kv: (-kv[1], kv[0])):
-        table.add_row(reason, f"{count:,}")
+        table.add_row(literal(reason), f"{count:,}")
+        details = summary.skipped_details.get(reason, Counter())
+        for detail, number in sorted(details.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(literal(f"  {detail}", "dim"), Text(f"{number:,}", style="dim"))
     return table
 
 
@@ -109,14 +179,15 @@ def _print_samples(summary: PlanSummary, console: Console) -> None:
     for (locale, channel), content in sorted(summary.samples.items()):
         if channel == "banner" or isinstance(content, dict):
             continue
-        console.print(Panel(_content_table(content), title=f"sample: {channel} · {locale}", title_align="left"))
+        console.print(Panel(_content_table(content), title=literal(f"sample: {channel} · {locale}"),
+                            title_align="left"))
 
 
 def confirm_send(preparation: Preparation, console: Console, ask: Callable[[str], str]) -> bool:
     total = preparation.to_send + preparation.uncertain_sms
-    console.print(f"[bold]About to send {preparation.to_send:,} messages[/]"
-                  + (f" (+ up to {preparation.uncertain_sms:,} uncertain SMS after checking with Twilio)"
-                     if preparation.uncertain_sms else "") + ".")
+    console.print(line((f"About to send {preparation.to_send:,} messages", "bold"),
+                       (f" (+ up to {preparation.uncertain_sms:,} uncertain SMS after checking with Twilio)"
+                        if preparation.uncertain_sms else "") + "."))
     answer = ask(f"Type {total} to send them, anything else to stop: ").strip().replace(",", "")
     return answer == str(total)
 
@@ -173,24 +244,26 @@ class SendProgress:
 def print_send_outcome(outcome: SendOutcome, console: Console) -> None:
     """The final table, per channel and locale, and what to do next."""
     states = ("accepted", "failed", "deferred", "uncertain", "pending")
-    table = Table(title=f"Campaign {outcome.campaign}", title_justify="left")
+    table = Table(title=literal(f"Campaign {outcome.campaign}"), title_justify="left")
     table.add_column("channel")
     table.add_column("locale")
     for state in states:
         table.add_column(state, justify="right")
     keys = sorted({(c, loc) for c, loc, _ in outcome.counts})
     for channel, locale in keys:
-        table.add_row(channel, locale, *(f"{outcome.counts.get((channel, locale, s), 0):,}" for s in states))
+        table.add_row(literal(channel), literal(locale),
+                      *(f"{outcome.counts.get((channel, locale, s), 0):,}" for s in states))
     console.print(table)
-    for line in next_steps(outcome):
-        console.print(f"• {line}")
+    for step in next_steps(outcome):
+        console.print(line(f"• {step}"))
 
 
 def print_report(campaign: str, rows: Iterable[ReportRow], console: Console) -> None:
-    table = Table(title=f"Campaign {campaign}", title_justify="left")
+    table = Table(title=literal(f"Campaign {campaign}"), title_justify="left")
     for column in ("id", "channel", "address", "locale", "status", "provider id", "error", "time"):
         table.add_column(column)
     for row in rows:
         error = f"{row.error_code} {row.error}".strip()
-        table.add_row(row.id, row.channel, row.address, row.locale, row.status, row.provider_id, error, row.time)
+        table.add_row(*(literal(value) for value in (row.id, row.channel, row.address, row.locale, row.status,
+                                                     row.provider_id, error, row.time)))
     console.print(table)

@@ -29,6 +29,7 @@ from .render import CHANNEL_FILES, BannerContent, Content, EmailContent, NoticeR
 from .session import NoticeSession, campaign_key
 from .smsenc import analyse
 from .suppression import Suppression, load_suppression
+from .targeting import Targeting
 
 
 class SkipReason(enum.StrEnum):
@@ -40,6 +41,11 @@ class SkipReason(enum.StrEnum):
     NO_ADDRESS = "no_address"
     NOT_CONSENTED = "not_consented"
     MALFORMED_ROW = "malformed_row"
+    NOT_TARGETED = "not_targeted"
+
+
+#: Skip reasons whose details come from a small vocabulary, counted per detail in the summary.
+DETAILED_REASONS = frozenset({SkipReason.INVALID_PHONE})
 
 
 @dataclass(slots=True, eq=False)
@@ -92,6 +98,7 @@ class PlanRequest:
     banner_out: Path | None = None
     campaign: str | None = None  # a name instead of the notice id (the organisation is always part of it)
     stopped: tuple[str, ...] = ()  # E.164 numbers on the ledger's STOP list
+    where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --where COLUMN=VALUE,…: AND with the notice's
 
 
 class Planner:
@@ -109,6 +116,7 @@ class Planner:
         self.campaign = campaign_key(session, request.campaign)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
+        self.targeting = Targeting.of(session.notice.audience.conditions, request.where)
         self._seen = KeySet()
 
     @property
@@ -149,12 +157,13 @@ class Planner:
             for row in audience:
                 if isinstance(row, MalformedRow):
                     for channel in person_channels:
-                        yield SkippedMessage(row.line, "", channel, SkipReason.MALFORMED_ROW, row.reason)
+                        yield SkippedMessage(row.line, row.id, channel, SkipReason.MALFORMED_ROW, row.reason)
                     continue
                 for channel in person_channels:
                     yield self._plan_one(row, channel)
 
     def _check_columns(self, columns: Sequence[str]) -> None:
+        self.targeting.check_columns(columns, self.request.audience)
         missing = [name for name in self.session.playbook.audience_fields if name not in columns]
         if missing:
             raise AudienceError(
@@ -162,9 +171,12 @@ class Planner:
                 "which the audience file lacks (see 'audience_fields' in the playbook)")
 
     def _plan_one(self, person: Recipient, channel: str) -> PlanItem:
+        if self.targeting and not self.targeting.matches(person):
+            return SkippedMessage(person.line, person.id, channel, SkipReason.NOT_TARGETED)
         address_or_skip = self._address(person, channel)
         if isinstance(address_or_skip, SkipReason):
-            return SkippedMessage(person.line, person.id, channel, address_or_skip)
+            detail = person.phone_detail if address_or_skip is SkipReason.INVALID_PHONE else ""
+            return SkippedMessage(person.line, person.id, channel, address_or_skip, detail)
         address = address_or_skip
         key = address_key(channel, address, self.region)
         if key in self.suppression:
@@ -237,8 +249,11 @@ class PlanSummary:
     prices: dict[str, float] = field(default_factory=dict)
     currency: str = "EUR"
     banner_path: Path | None = None
+    timezone: str = "UTC"  # the organisation's, for showing times to the operator
+    targeting: str = ""  # "area is Bergen or Voss and kind is home"; empty: everyone
     planned: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    skipped_details: dict[str, Counter[str]] = field(default_factory=dict)  # reason → detail → count
     deferred: Counter[str] = field(default_factory=Counter)
     deferred_until: list[dt.datetime] = field(default_factory=list)  # [earliest, latest]
     locales: dict[str, Counter[str]] = field(default_factory=dict)
@@ -251,6 +266,8 @@ class PlanSummary:
     def add(self, item: PlanItem) -> None:
         if isinstance(item, SkippedMessage):
             self.skipped[item.reason.value] += 1
+            if item.detail and item.reason in DETAILED_REASONS:
+                self.skipped_details.setdefault(item.reason.value, Counter())[item.detail] += 1
             return
         self.planned[item.channel] += 1
         counts = self.locales.get(item.locale)
@@ -292,6 +309,8 @@ class PlanSummary:
             "campaign": self.campaign,
             "planned": {c: self.planned[c] for c in self.channels},
             "skipped": dict(sorted(self.skipped.items())),
+            "skipped_details": {reason: dict(sorted(details.items()))
+                                for reason, details in sorted(self.skipped_details.items())},
             "deferred": {"sms": self.deferred["sms"]},
             "locales": {loc: {c: counts[c] for c in self.channels if c != "banner"}
                         for loc, counts in sorted(self.locales.items())},
@@ -300,6 +319,7 @@ class PlanSummary:
                                "unpriced_segments": self.unpriced_segments} if self.prices else None,
             "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
             "banner_path": str(self.banner_path) if self.banner_path else None,
+            **({"targeting": self.targeting} if self.targeting else {}),
         }
 
 
@@ -361,7 +381,8 @@ def summary_for(planner: Planner) -> PlanSummary:
     return PlanSummary(
         notice=planner.session.notice_id, campaign=planner.campaign, channels=planner.channels,
         prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
-        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems))
+        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems),
+        timezone=planner.session.playbook.organisation.timezone, targeting=planner.targeting.describe())
 
 
 def region_of(e164: str) -> str:

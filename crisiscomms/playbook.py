@@ -281,6 +281,27 @@ class Link(_Model):
 
 
 Approval = Literal["required", "none"]
+class NoticeAudience(_Model):
+    """Whom of the audience a notice reaches: rows whose columns have one of the given values."""
+
+    where: dict[str, list[str] | str] = Field(
+        default_factory=dict,
+        description="Column → value or list of values, e.g. {area: [Bergen, Voss]}; AND across columns.")
+
+    @field_validator("where")
+    @classmethod
+    def _values_given(cls, value: dict[str, list[str] | str]) -> dict[str, list[str] | str]:
+        for column, values in value.items():
+            if not column.strip():
+                raise _located("where_column", "a column name cannot be empty", (column,))
+            listed = [values] if isinstance(values, str) else values
+            if not listed or not all(str(v).strip() for v in listed):
+                raise _located("where_values", "give at least one value, none of them empty", (column,))
+        return value
+
+    @property
+    def conditions(self) -> dict[str, list[str]]:
+        return {column: [values] if isinstance(values, str) else list(values) for column, values in self.where.items()}
 
 
 class Notice(_Model):
@@ -291,11 +312,34 @@ class Notice(_Model):
     templates: Id | None = Field(None, description="Template set (folder under templates/); default: the notice id.")
     expires: dt.datetime | dt.date | None = Field(None, description="When the notice stops being true.")
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
+    sms_segments_by_locale: dict[LocaleCode, Annotated[int, Field(ge=1, le=10)]] = Field(
+        default_factory=dict,
+        description="A different budget for some locales, e.g. {el: 3}: Greek is UCS-2 (67 characters a segment).")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
     approval: Approval | None = Field(
         None, description="'required': a second operator must approve each plan of this notice before it is sent "
                           "(default: the playbook's 'approval').")
+    audience: NoticeAudience = Field(
+        default_factory=NoticeAudience, description="Restrict the notice to some rows: {where: {area: [Bergen]}}.")
+    banner: Literal["show", "withdraw"] = Field(
+        "show", description="'withdraw' (the all-clear): the notice's banner channel takes the site banner down.")
+
+    def segment_budget(self, locale: str) -> int:
+        """Most SMS segments the text in ``locale`` may cost."""
+        return self.sms_segments_by_locale.get(locale, self.sms_segments)
+
+    @property
+    def withdraws_banner(self) -> bool:
+        return self.banner == "withdraw"
+
+    @model_validator(mode="after")
+    def _withdraw_needs_the_banner_channel(self) -> Notice:
+        if self.withdraws_banner and "banner" not in self.channels:
+            raise _located("withdraw_without_banner",
+                           "'withdraw' takes the site banner down through the banner channel; "
+                           "add 'banner' to 'channels'", ("banner",))
+        return self
 
     @field_validator("channels")
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .banner import build_banner_document
-from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, notice_expiry
 from .session import NoticeSession
 from .template_checks import sample_recipient
 
@@ -32,10 +32,14 @@ class Preview:
     at: dt.datetime
     locales: list[LocalePreview]
     banner_document: dict[str, Any] | None = None  # for the live widget on the HTML page
+    expires: dt.datetime | None = None
+    timezone: str = "UTC"  # the organisation's
+    withdraws_banner: bool = False  # an all-clear: its send takes the site banner down
 
     def as_dict(self) -> dict[str, Any]:
         return {"notice": self.notice_id,
-                "locales": {p.locale: {ch: content_dict(c) for ch, c in p.contents.items()} for p in self.locales}}
+                "locales": {p.locale: {ch: content_dict(c) for ch, c in p.contents.items()} for p in self.locales},
+                **({"banner": "withdraw"} if self.withdraws_banner else {})}
 
 
 def content_dict(content: Content) -> dict[str, Any]:
@@ -57,11 +61,18 @@ def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -
         recipient = sample_recipient(playbook, locale)
         contents: dict[str, Content] = {
             channel: renderer.render(channel, locale, timezone, None if channel == "banner" else recipient)
-            for channel in session.notice.channels
+            for channel in _rendered_channels(session)
         }
         previews.append(LocalePreview(locale, contents))
-    document = build_banner_document(renderer) if "banner" in session.notice.channels else None
-    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews, document)
+    withdraws = session.notice.withdraws_banner
+    document = build_banner_document(renderer) if "banner" in session.notice.channels and not withdraws else None
+    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews, document,
+                   expires=notice_expiry(playbook, session.notice), timezone=timezone, withdraws_banner=withdraws)
+
+
+def _rendered_channels(session: NoticeSession) -> list[str]:
+    """The notice's channels that have a text; an all-clear's banner is the withdrawal, not a text."""
+    return [c for c in session.notice.channels if not (c == "banner" and session.notice.withdraws_banner)]
 
 
 def preview_html(preview: Preview) -> str:
@@ -72,13 +83,16 @@ def preview_html(preview: Preview) -> str:
     widget = ""
     if preview.banner_document is not None:
         widget = inline_embed(preview.banner_document, now=preview.at, expanded=True)
-    sections = "\n".join(_locale_section(p) for p in preview.locales)
+    sections = "\n".join(_locale_section(p, preview.severity) for p in preview.locales)
+    if preview.withdraws_banner:
+        sections = ('<p class="withdraw" role="note">Website banner: this all-clear <strong>withdraws</strong> the '
+                    "banner; after the send the site shows no notice.</p>\n") + sections
     title = html.escape(f"{preview.organisation} — {preview.notice_id} ({preview.severity})")
     return _PAGE.format(title=title, at=html.escape(preview.at.isoformat(timespec="minutes")),
                         sections=sections, widget=widget)
 
 
-def _locale_section(locale_preview: LocalePreview) -> str:
+def _locale_section(locale_preview: LocalePreview, severity: str) -> str:
     cards = []
     for channel, content in locale_preview.contents.items():
         if isinstance(content, SmsContent):
@@ -86,7 +100,7 @@ def _locale_section(locale_preview: LocalePreview) -> str:
         elif isinstance(content, EmailContent):
             cards.append(_email_card(content, locale_preview.locale))
         elif isinstance(content, BannerContent):
-            cards.append(_banner_card(content))
+            cards.append(_banner_card(content, severity))
         del channel
     code = html.escape(locale_preview.locale)
     return f'<section lang="{code}" aria-labelledby="h-{code}"><h2 id="h-{code}">{code}</h2>' \
@@ -108,8 +122,9 @@ def _email_card(content: EmailContent, locale: str) -> str:
             f'<details><summary>Plain-text part</summary><pre>{html.escape(content.text)}</pre></details></figure>')
 
 
-def _banner_card(content: BannerContent) -> str:
-    return (f'<figure class="card banner"><figcaption>Website banner</figcaption><div class="bar">'
+def _banner_card(content: BannerContent, severity: str) -> str:
+    return (f'<figure class="card banner"><figcaption>Website banner · {html.escape(severity)}</figcaption>'
+            f'<div class="bar sev-{html.escape(severity)}">'
             f'<strong>{html.escape(content.title)}</strong></div><p class="popup">{html.escape(content.body)}</p>'
             "</figure>")
 
@@ -132,7 +147,10 @@ h2 {{ margin: 0 0 .75rem; text-transform: uppercase; font-size: 1rem; letter-spa
 .bubble {{ background: #fff; border-radius: 16px 16px 16px 4px; padding: .75rem; margin: 0; white-space: pre-wrap; }}
 iframe {{ width: 100%; height: 28rem; border: 1px solid #ccd2da; border-radius: 6px; background: #fff; }}
 pre {{ white-space: pre-wrap; background: #f4f5f7; padding: .5rem; }}
-.bar {{ background: #b3261e; color: #fff; padding: .5rem .75rem; border-radius: 6px 6px 0 0; }}
+.bar {{ background: #0b4f8a; color: #fff; padding: .5rem .75rem; border-radius: 6px 6px 0 0; }}
+.bar.sev-warning {{ background: #ffcc33; color: #1b1f24; }}
+.bar.sev-critical {{ background: #a4161a; color: #fff; }}
+.withdraw {{ background: #fff; border-left: 4px solid #17692d; padding: .75rem 1rem; }}
 .popup {{ border: 1px solid #ccd2da; border-top: 0; padding: .75rem; margin: 0; white-space: pre-wrap; }}
 @media (max-width: 60rem) {{ .cards {{ grid-template-columns: 1fr; }} }}
 </style></head>

@@ -68,6 +68,8 @@ def check_templates(loaded: LoadedPlaybook) -> list[Diagnostic]:
                      for moment in reference_moments(playbook)]
         for locale in playbook.organisation.locales:
             for channel in notice.channels:
+                if channel == "banner" and notice.withdraws_banner:
+                    continue  # an all-clear's banner is the withdrawal document: no template
                 found.update(_check_one(renderers, playbook, _Place(notice_id, channel, locale)))
     return sorted(found, key=lambda d: (d.path, d.line, d.message))
 
@@ -109,7 +111,8 @@ def _fit(content: Content, renderer: NoticeRenderer, place: _Place) -> Iterator[
 
 
 def _sms_fit(content: SmsContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
-    budget = renderer.notice.sms_segments
+    budget = renderer.notice.segment_budget(place.locale)
+    setting = "sms_segments_by_locale" if place.locale in renderer.notice.sms_segments_by_locale else "sms_segments"
     fit = content.fit
     if not content.text:
         yield Diagnostic(path, 0, 0, "error", "the SMS is empty")
@@ -121,7 +124,7 @@ def _sms_fit(content: SmsContent, renderer: NoticeRenderer, place: _Place, path:
         yield Diagnostic(
             path, 0, 0, "error",
             f"SMS in {place.locale} is {fit.segments} segments ({fit.encoding.value}, {fit.characters} characters); "
-            f"notice '{place.notice_id}' allows {budget} (sms_segments){forced}")
+            f"notice '{place.notice_id}' allows {budget} ({setting}){forced}")
 
 
 def _email_fit(content: EmailContent, names: list[str]) -> Iterator[Diagnostic]:

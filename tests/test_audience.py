@@ -217,7 +217,7 @@ def test_quoted_field_closing_on_the_last_line_without_newline(tmp_path: Path) -
 
 
 def test_stray_quote_is_given_up_after_max_record_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audience, "MAX_RECORD_LINES", 3)
+    monkeypatch.setattr(audience.reader, "MAX_RECORD_LINES", 3)
     rows = "".join(f"P{i},07012345{i:02d}\n" for i in range(10))
     path = write(tmp_path, "a.csv", 'name,phone\nAnna,"0701234567\n' + rows)
     items = read(path)
@@ -228,7 +228,7 @@ def test_stray_quote_is_given_up_after_max_record_lines(tmp_path: Path, monkeypa
 
 
 def test_overlong_line_is_malformed_without_reading_it_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audience, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(audience.reader, "MAX_LINE_BYTES", 64)
     path = write(tmp_path, "a.csv", "name,phone\n" + "x" * 200 + ",0701234567\nBo,0701234568\n")
     items = read(path)
     assert items[0] == MalformedRow(2, "longer than 64 bytes")
@@ -353,7 +353,7 @@ def test_jsonl_good_and_bad_lines() -> None:
         MalformedRow(4, "not valid JSON (Expecting value at column 1)"),
         MalformedRow(5, "a JSON array, not a JSON object"),
         MalformedRow(6, 'the value of "tags" is a JSON array; only strings, numbers and null are allowed'),
-        MalformedRow(7, 'unknown channel "fax" in "channels" (known: banner, email, sms)'),
+        MalformedRow(7, 'unknown channel "fax" in "channels" (known: banner, email, sms)', id="d4"),
     ]
     anna, bo, eve = recipients(items)
     assert (anna.line, anna.id, anna.phone, anna.locale, anna.fields) == (
@@ -473,7 +473,7 @@ def reference_phone(raw: str, region: str) -> tuple[str | None, str | None]:
             continue
         if phonenumbers.is_valid_number(number):
             kind = phonenumbers.number_type(number)
-            mobile = kind not in audience._NOT_MOBILE_TYPES
+            mobile = kind not in audience.normalise._NOT_MOBILE_TYPES
             return phonenumbers.format_number(number, 0), None if mobile else "not_mobile"
     return None, "invalid_phone"
 
@@ -730,3 +730,24 @@ def test_keyset_behaves_like_a_set(keys: list[int]) -> None:
         reference.add(key or 1)
     assert len(compact) == len(reference)
     assert all(key in compact for key in keys)
+
+
+@pytest.mark.parametrize(("raw", "detail"), [
+    ("12", "too short for SE"),
+    ("+46 8 123", "too short for SE"),
+    ("0701234567890123", "too long for SE"),
+    ("+999 123 456", "unknown country code"),
+    ("00999 123 456", "unknown country code"),
+    ("071 234 56 78", "not valid in SE"),
+    ("call me", "not a phone number"),
+    ("+1 555 0100", "a local number without its area code in +1"),
+])
+def test_phone_problem_detail_says_why(raw: str, detail: str) -> None:
+    assert normalise_phone(raw, "SE") == (None, "invalid_phone")
+    assert audience.phone_problem_detail(raw, "SE") == detail
+
+
+def test_invalid_phone_row_carries_its_detail(tmp_path: Path) -> None:
+    person = one(tmp_path, "1,A,12,a@example.se,sv,,,")
+    assert (person.phone, person.phone_problem, person.phone_detail) == (None, "invalid_phone", "too short for SE")
+    assert one(tmp_path, "1,A,070-123 45 67,,sv,,,").phone_detail == ""

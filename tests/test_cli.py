@@ -155,3 +155,30 @@ def test_banner_snippet_and_assets(tmp_path: Path) -> None:
 def test_banner_commands_have_help_with_an_example(command: tuple[str, str]) -> None:
     result = run_cli(*command, "--help")
     assert result.code == 0 and "Example" in result.stdout
+
+
+def test_validate_strict_with_warnings_does_not_say_valid(tmp_path: Path) -> None:
+    source = (DATA / "playbooks" / "minimal.yaml").read_text(encoding="utf-8")
+    playbook = tmp_path / "p.yaml"
+    playbook.write_text(source.replace("templates: ../templates", f"templates: {DATA / 'templates'}")
+                        .replace("    fallbacks: [hotline]\n", ""), encoding="utf-8")
+    strict = run_cli("validate", "--strict", str(playbook))
+    assert strict.code == 1
+    assert strict.stdout.endswith("1 playbook checked: 0 errors, 2 warnings — NOT valid (--strict fails on warnings)\n")
+    lenient = run_cli("validate", str(playbook))
+    assert lenient.code == 0
+    assert lenient.stdout.endswith("1 playbook checked: 0 errors, 2 warnings — valid\n")
+
+
+def test_critical_notice_behind_an_unattended_24_7_portal_is_one_error(tmp_path: Path) -> None:
+    source = (DATA / "playbooks" / "minimal.yaml").read_text(encoding="utf-8")
+    playbook = tmp_path / "p.yaml"
+    playbook.write_text(source.replace("templates: ../templates", f"templates: {DATA / 'templates'}")
+                        .replace("    live_person: true\n    hours: always", "    live_person: false\n    hours: always"),
+                        encoding="utf-8")
+    result = run_cli("validate", "--strict", str(playbook))
+    assert (result.code, result.stdout) == (1, (
+        f"{playbook}:42:15: error: critical notice 'outage' shows no route that a person answers 24/7 "
+        "(open 24/7 but nobody answers: hotline; a person answers, not 24/7: chat); give one of its inquiries "
+        "a route with 'live_person: true' and 'hours: always' (and no closing exceptions)\n"
+        "1 playbook checked: 1 error, 0 warnings — NOT valid\n"))

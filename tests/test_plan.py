@@ -148,6 +148,7 @@ def test_dry_run_json_shape_and_skipped_csv(tmp_path: Path) -> None:
         "notice": "outage", "campaign": summary["campaign"],
         "planned": {"sms": 2, "email": 2, "banner": 1},
         "skipped": {"invalid_phone": 1, "no_address": 1},
+        "skipped_details": {"invalid_phone": {"too short for SE": 1}},
         "deferred": {"sms": 0},
         "locales": {"en": {"sms": 1, "email": 1}, "sv": {"sms": 1, "email": 1}},
         "sms_segments": 2,
@@ -156,7 +157,7 @@ def test_dry_run_json_shape_and_skipped_csv(tmp_path: Path) -> None:
         "banner_path": str(tmp_path / "b.json"),
     }
     assert skipped.read_text(encoding="utf-8").splitlines() == [
-        "line,id,channel,reason,detail", "4,3,sms,invalid_phone,", "4,3,email,no_address,"]
+        "line,id,channel,reason,detail", "4,3,sms,invalid_phone,too short for SE", "4,3,email,no_address,"]
     assert not (tmp_path / "b.json").exists()  # a dry run writes no banner
 
 
@@ -200,3 +201,41 @@ def test_channel_option_errors(tmp_path: Path) -> None:
 def test_region_of() -> None:
     assert [region_of(n) for n in ("+46701234567", "+306912345678", "+12125550123", "+3519123")] == [
         "SE", "GR", "US", "PT"]
+
+
+def test_invalid_phone_skips_say_why(tmp_path: Path) -> None:
+    rows = ("1,Short,12,,en,,\n"
+            "2,Long,0701234567890123,,en,,\n"
+            "3,Country,+999 123 456,,en,,\n"
+            "4,Unassigned,071 234 56 78,,en,,\n"
+            "5,Word,call me,,en,,\n")
+    items = plan(audience(tmp_path, rows), channels=("sms",))
+    assert [(i.line, i.reason.value, i.detail) for i in items if isinstance(i, SkippedMessage)] == [
+        (2, "invalid_phone", "too short for SE"),
+        (3, "invalid_phone", "too long for SE"),
+        (4, "invalid_phone", "unknown country code"),
+        (5, "invalid_phone", "not valid in SE"),
+        (6, "invalid_phone", "not a phone number"),
+    ]
+
+
+def test_dry_run_text_counts_invalid_phones_by_detail(tmp_path: Path) -> None:
+    path = audience(tmp_path, "1,A,12,,en,,\n2,B,13,,en,,\n3,C,071 234 56 78,,en,,\n")
+    result = run_cli("send", str(PLAYBOOK), "--notice", "outage", "--audience", str(path), "--dry-run",
+                     "--channels", "sms", "--at", "2026-11-25T12:00+01:00")
+    assert result.code == 0, result.stderr
+    assert re.search(r"│ invalid_phone +│ +3 │\n│   too short for SE +│ +2 │\n│   not valid in SE +│ +1 │",
+                     result.stdout), result.stdout
+
+
+def test_unknown_channel_in_a_row_is_a_counted_skip_with_its_line(tmp_path: Path) -> None:
+    skipped = tmp_path / "skipped.csv"
+    path = audience(tmp_path, "1,A,070-123 45 67,a@example.se,sv,,sms;fax\n")
+    result = run_cli("send", str(PLAYBOOK), "--notice", "outage", "--audience", str(path), "--dry-run",
+                     "--format", "json", "--skipped-out", str(skipped), "--at", "2026-11-25T12:00+01:00")
+    assert result.code == 0, result.stderr
+    assert json.loads(result.stdout)["skipped"] == {"malformed_row": 2}
+    assert skipped.read_text(encoding="utf-8").splitlines() == [
+        "line,id,channel,reason,detail",
+        '2,1,sms,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"',
+        '2,1,email,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"']

@@ -115,6 +115,24 @@ def test_sms_over_budget_names_locale_count_and_characters(tmp_path: Path, monke
         "allows 2 (sms_segments); UCS-2 because of: α ς ε ν η μ ρ ώ ο υ γ ι …"]
 
 
+def test_a_locale_may_have_its_own_sms_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    greek = "Σας ενημερώνουμε για διακοπή ρεύματος στην περιοχή σας. " * 3
+    raised = ("    expires:", "    sms_segments_by_locale: {sv: 3}\n    expires:")
+    path = make_project(tmp_path, {"outage/sv/sms.txt": greek}, raised)
+    assert template_errors(path, monkeypatch) == []
+    path = make_project(tmp_path / "b", {"outage/sv/sms.txt": greek * 2}, raised)
+    assert template_errors(path, monkeypatch) == [
+        "templates/outage/sv/sms.txt: error: SMS in sv is 5 segments (UCS-2, 335 characters); notice 'outage' "
+        "allows 3 (sms_segments_by_locale); UCS-2 because of: α ς ε ν η μ ρ ώ ο υ γ ι …"]
+
+
+def test_a_budget_for_an_unknown_locale_is_an_error(tmp_path: Path) -> None:
+    path = make_project(tmp_path, playbook_edit=("    expires:", "    sms_segments_by_locale: {de: 3}\n    expires:"))
+    result = validate_file(path)
+    assert [d.as_text() for d in result.diagnostics] == [
+        f"{path}:44:30: error: 'de' is not one of the organisation's locales (en, sv)"]
+
+
 def test_smart_encoding_keeps_sms_gsm7(tmp_path: Path) -> None:
     path = make_project(tmp_path, {"outage/en/sms.txt": "“Storm” — call us… {{ reach[0].best.hours }}"})
     content = renderer_for(path).render("sms", "en", "Europe/Stockholm", recipient())

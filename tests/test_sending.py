@@ -135,6 +135,21 @@ def test_missing_credentials_are_named(project: Path, standin: Standin, monkeypa
     assert standin.requests["sendgrid"] == 0
 
 
+def test_all_missing_credentials_named_at_once_before_any_ledger(project: Path, standin: Standin,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SENDGRID_API_KEY"):
+        monkeypatch.delenv(name)
+    result = send()
+    assert (result.code, result.stdout) == (4, "")
+    assert result.stderr == (
+        "crisiscomms: missing credentials: TWILIO_ACCOUNT_SID (SMS: the Twilio account SID); TWILIO_AUTH_TOKEN "
+        "(SMS: the Twilio auth token); SENDGRID_API_KEY (e-mail: the SendGrid API key with Mail Send permission). "
+        "Export them and run again; nothing was sent and no ledger was written.\n")
+    assert standin.requests["twilio"] == standin.requests["sendgrid"] == 0
+    assert not (project / ".crisiscomms").exists()
+    assert not (project / "site" / "banner.json").exists()
+
+
 def test_stop_reply_is_suppressed_in_later_runs(project: Path, standin: Standin) -> None:
     standin.configure(opted_out=frozenset({"+46701000003"}))
     first = send("--channels", "sms")

@@ -39,12 +39,62 @@ def test_every_notice_renders_in_every_locale_at_day_and_night(path: object, at:
         locales = json.loads(result.stdout)["locales"]
         assert set(locales) == set(playbook.organisation.locales)
         for locale, channels in locales.items():
-            assert set(channels) == set(notice.channels)
+            texts = set(notice.channels) - ({"banner"} if notice.withdraws_banner else set())
+            assert set(channels) == texts  # an all-clear's banner is the withdrawal document
             if "sms" in channels:
-                assert channels["sms"]["segments"] <= notice.sms_segments, (notice_id, locale)
+                assert channels["sms"]["segments"] <= notice.segment_budget(locale), (notice_id, locale)
                 assert channels["sms"]["text"]
             if "email" in channels:
                 assert channels["email"]["subject"] and channels["email"]["text"] and channels["email"]["html"]
                 assert len(channels["email"]["subject"]) <= 78
             if "banner" in channels:
                 assert 0 < len(channels["banner"]["title"]) <= 90
+
+
+def sms_texts(path: object, notice_id: str, at: str) -> dict[str, dict[str, object]]:
+    result = run_cli("preview", str(path), "--notice", notice_id, "--format", "json", "--at", at)
+    assert result.code == 0, result.stderr
+    return {locale: channels["sms"] for locale, channels in json.loads(result.stdout)["locales"].items()}
+
+
+STORM = ROOT / "playbooks" / "nordvind-storm.yaml"
+CLINIC = ROOT / "playbooks" / "lindholmen-clinic.yaml"
+
+
+@pytest.mark.parametrize(("path", "notice", "at", "facts"), [
+    (STORM, "storm-outage", "2026-12-05T14:00+01:00", {
+        "en": ["storm", "Gothenburg and northern Halland", "Sun 6 Dec, 20:00", "+46 8 465 004 10 (24/7)"],
+        "el": ["καταιγίδας", "Γκέτεμποργκ και βόρειο Χάλαντ", "Κυρ. 6/12, 20:00", "+46 8 465 004 10 (24ωρο)"]}),
+    (STORM, "power-restored", "2026-12-07T10:00+01:00", {
+        "en": ["Gothenburg and northern Halland", "+46 8 465 004 10 (24/7)"],
+        "el": ["Γκέτεμποργκ και βόρειο Χάλαντ", "+46 8 465 004 10 (24ωρο)"]}),
+    (CLINIC, "clinic-closure", "2027-01-08T10:00+01:00", {
+        "en": ["pandemic", "Monday 11 January", "video or phone", "+46 31 390 06 10 (24/7)", "112"],
+        "el": ["πανδημίας", "Δευτέρα 11 Ιανουαρίου", "βίντεο/τηλέφωνο", "+46 31 390 06 10 (24ωρο)", "112"]}),
+    (CLINIC, "clinic-reopening", "2027-01-29T10:00+01:00", {
+        "en": ["Monday 1 February", "Booked appointments still apply"],
+        "el": ["Δευτέρα 1 Φεβρουαρίου", "Τα ραντεβού σας ισχύουν"]}),
+])
+def test_the_greek_sms_carries_the_facts_the_others_carry(path: object, notice: str, at: str,
+                                                         facts: dict[str, list[str]]) -> None:
+    texts = sms_texts(path, notice, at)
+    for locale, wanted in facts.items():
+        text = str(texts[locale]["text"])
+        assert [fact for fact in wanted if fact not in text] == [], (locale, text)
+
+
+@pytest.mark.parametrize(("path", "notice", "at"), [
+    (STORM, "storm-outage", "2026-12-05T14:00+01:00"), (STORM, "power-restored", "2026-12-07T10:00+01:00"),
+    (CLINIC, "clinic-closure", "2027-01-08T10:00+01:00"), (CLINIC, "clinic-reopening", "2027-01-29T10:00+01:00")])
+def test_sms_in_latin_script_stays_gsm_7(path: object, notice: str, at: str) -> None:
+    """No en dash, curly quote or other non-GSM character turns a Latin-script SMS into UCS-2."""
+    for locale, sms in sms_texts(path, notice, at).items():
+        if locale != "el":
+            assert sms["encoding"] == "GSM-7", (locale, sms["text"])
+            assert "–" not in str(sms["text"])
+
+
+def test_the_reopening_sms_costs_one_segment_where_the_script_allows() -> None:
+    segments = {loc: sms["segments"] for loc, sms in sms_texts(CLINIC, "clinic-reopening",
+                                                               "2027-01-29T10:00+01:00").items()}
+    assert segments == {"en": 1, "sv": 1, "da": 1, "nb": 1, "nl": 1, "el": 2}

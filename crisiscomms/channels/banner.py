@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..playbook import Playbook
 from .base import ChannelContext, Message, Outcome, SendResult
 
 
@@ -71,6 +72,11 @@ class BannerFile:
 
     async def aclose(self) -> None:
         return None
+
+
+def required_environment(playbook: Playbook) -> dict[str, str]:
+    """The banner is a file: it needs no credentials."""
+    return {}
 
 
 def create(context: ChannelContext) -> BannerFile:

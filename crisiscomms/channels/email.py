@@ -49,7 +49,7 @@ from sendgrid.helpers.mail import (
     To,
 )
 
-from ..playbook import EmailSettings
+from ..playbook import EmailSettings, Playbook
 from ..render import EmailContent
 from .base import ChannelContext, Message, Outcome, ProviderRejected, SendResult
 from .http import normalise_transport_error, transport_outcome
@@ -388,6 +388,11 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
+
+
+def required_environment(playbook: Playbook) -> dict[str, str]:
+    """What a real e-mail run needs from the environment (see :func:`crisiscomms.channels.missing_credentials`)."""
+    return {API_KEY_VARIABLE: "e-mail: the SendGrid API key with Mail Send permission"}
 
 
 def create(context: ChannelContext) -> SendGridEmail:

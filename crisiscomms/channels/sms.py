@@ -44,7 +44,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client as TwilioClient
 
 from ..errors import ExitCode, ProviderError
-from ..playbook import MAX_SMS_VALIDITY, SmsSettings
+from ..playbook import MAX_SMS_VALIDITY, Playbook, SmsSettings
 from ..render import SmsContent, notice_expiry
 from .base import BodyFingerprint, ChannelContext, Message, Outcome, ProviderRejected, SendResult
 from .http import DEFAULT_TIMEOUT, normalise_transport_error, transport_outcome
@@ -559,6 +559,11 @@ def _as_utc(moment: dt.datetime) -> dt.datetime:
 
 def _mask_sid(sid: str) -> str:
     return f"{sid[:2]}…{sid[-4:]}" if len(sid) > 8 else "…"
+
+
+def required_environment(playbook: Playbook) -> dict[str, str]:
+    """What a real SMS run needs from the environment (see :func:`crisiscomms.channels.missing_credentials`)."""
+    return {SID_VARIABLE: "SMS: the Twilio account SID", TOKEN_VARIABLE: "SMS: the Twilio auth token"}
 
 
 def create(context: ChannelContext) -> TwilioSms:

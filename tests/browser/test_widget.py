@@ -615,7 +615,7 @@ return out;
 def test_severity_is_clear_and_readable(open_browser: Callable[..., WebDriver], site: Site,
                                         banner_document: dict[str, Any]) -> None:
     driver = open_browser()
-    for severity, word in (("info", "Information"), ("warning", "Warning"), ("critical", "Urgent")):
+    for severity, word in (("info", "Information"), ("warning", "Important"), ("critical", "Urgent")):
         site.add(f"banner-{severity}.json", variant(banner_document, id=f"notice-{severity}", severity=severity))
         page = site.page(banner=f"banner-{severity}.json", now=CHAT_CLOSED, expanded="true")
         assert load(driver, page) == "shown"
@@ -693,3 +693,47 @@ def test_demo_page_needs_no_network(open_browser: Callable[..., WebDriver], bann
     assert load(driver, page.as_uri()) == "none"
     assert no_banner(driver)
     assert [e for e in console_entries(driver) if e["level"] == "SEVERE"] == []
+
+
+# ---------------------------------------------------------------- the banner's whole life
+
+
+def test_withdrawn_banner_shows_nothing_on_the_next_page_view(open_browser: Callable[..., WebDriver], site: Site,
+                                                              tmp_path: Path) -> None:
+    """``crisiscomms banner withdraw`` replaces the file; the next page view shows nothing, with no error."""
+    import sys
+
+    live = site.add("banner-life.json", (site.root / "banner.json").read_text(encoding="utf-8"))
+    driver = open_browser()
+    assert load(driver, site.page(banner=live, now=ALL_OPEN)) == "shown"
+    playbook = Path(__file__).resolve().parents[2] / "playbooks" / "nordvind-storm.yaml"
+    result = subprocess.run([sys.executable, "-m", "crisiscomms", "banner", "withdraw", str(playbook),
+                             "--banner-out", str(site.root / live), "--at", "2026-12-07T09:00+01:00"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert load(driver, site.page(banner=live, now=ALL_OPEN)) == "withdrawn"
+    assert no_banner(driver)
+    driver.find_element(By.ID, "site-button").click()
+    assert driver.execute_script("return window.__clicks") == 1
+    assert page_errors(driver) == []
+    screenshot(driver, "withdrawn")
+
+
+def test_without_its_stylesheet_the_page_stays_usable(open_browser: Callable[..., WebDriver], site: Site) -> None:
+    """``data-css="none"`` and no site CSS for it: small icons, the site's own content and controls still usable."""
+    driver = open_browser()
+    assert load(driver, site.page(now=ALL_OPEN, css="none")) == "shown"
+    assert not driver.find_elements(By.CSS_SELECTOR, "link[data-crisiscomms-banner]")
+    icons = banner(driver).find_elements(By.CSS_SELECTOR, "svg")
+    assert icons, "the widget draws its icons as SVG"
+    for svg in icons:
+        size = svg.size
+        assert size["width"] <= 24 and size["height"] <= 24, size  # not the 300×150 default of an unsized SVG
+    screenshot(driver, "without-stylesheet")
+    height = driver.execute_script("return document.querySelector('section.ccb').getBoundingClientRect().height;")
+    assert height < 900, "the collapsed banner must not push the page out of the first screen"
+    button = driver.find_element(By.ID, "site-button")
+    driver.execute_script("arguments[0].scrollIntoView();", button)
+    button.click()
+    assert driver.execute_script("return window.__clicks") == 1
+    assert page_errors(driver) == []

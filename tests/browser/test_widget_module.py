@@ -125,3 +125,20 @@ def test_schema_matches_what_send_writes(banner_document: dict[str, Any]) -> Non
         broken(lambda d: d["links"][0].update(url="ftp://example.org")),
     ):
         assert not validator.is_valid(document)
+
+
+def test_severity_words_agree_between_e_mail_and_widget() -> None:
+    """The e-mail stripe and the banner badge say the same word for the same severity, in every language."""
+    layout = (ROOT / "templates" / "_layouts" / "email.html").read_text(encoding="utf-8")
+    block = layout[layout.index("{% set severity_words = {"):layout.index("} %}", layout.index("severity_words"))]
+    email = {loc: json.loads(words) for loc, words in re.findall(r'"(\w+)": (\{[^}]*\})', block)}
+    script = static_text(SCRIPT_NAME)
+    table = script[script.index("const WORDS = {"):script.index("// ---", script.index("const WORDS = {"))]
+    widget = {loc: dict(re.findall(r"(info|warning|critical): '([^']*)'", body))
+              for loc, body in re.findall(r"\n    (\w+): \{(.*?)\n    \},", table, flags=re.S)}
+    assert set(email) == set(widget) == {"en", "sv", "da", "nb", "nl", "el"}
+    assert {loc: widget[loc] for loc in email} == email
+    assert email["sv"] == {"critical": "Akut", "warning": "Viktigt", "info": "Information"}
+    person = dict(re.findall(r"\n    (\w+): \{.*?person: '([^']*)'", table, flags=re.S))
+    assert (person["sv"], person["da"], person["nb"]) == (
+        "en medarbetare svarar", "en medarbejder svarer", "en medarbeider svarer")

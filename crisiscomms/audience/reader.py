@@ -1,118 +1,33 @@
-"""Streaming reader of the audience file of ``crisiscomms send --audience FILE``.
-
-One call opens the file and checks its header; iterating the result yields one
-:class:`Recipient` or :class:`MalformedRow` per record, lazily, so memory does not
-grow with the length of the file. A row that cannot be understood is reported and
-skipped; only a file that cannot be read at all raises :class:`AudienceError`.
-
-Formats
-    * CSV (``.csv``, ``.txt``): UTF-8 with or without a BOM. The delimiter
-      (comma, semicolon or tab) is the one that splits the header line into the
-      most recognised column names. Quoted fields may span lines; a record keeps
-      the line number of its first line (the header is line 1).
-    * JSON Lines (``.jsonl``, ``.ndjson``): one object per line; values are
-      strings, numbers, booleans or null. The first object stands for the header.
-    * Any other extension: ``{`` as the first non-blank character means JSON Lines,
-      anything else CSV.
-
-Columns (case-insensitive, surrounding spaces ignored): ``id``, ``name``,
-``phone``, ``email``, ``locale``, ``timezone``, ``channels``. A ``phone`` or an
-``email`` column is required. Every other column is an extra field the templates
-see under its header spelling (values are strings, surrounding spaces removed).
-
-Decoding is done line by line from the raw bytes, so one line that is not valid
-UTF-8 becomes a :class:`MalformedRow` and reading goes on with the next line.
-
-Normalisation, per row
-    * ``phone``: parsed once with :mod:`phonenumbers` (the caller's default region
-      for national spellings; ``+`` and ``00`` prefixes parse internationally),
-      classified once with ``number_type`` and formatted once as E.164.
-      ``number_type(n) != UNKNOWN`` is exactly ``is_valid_number(n)`` (both look up
-      the same region metadata and run the same matcher), so validity costs no
-      second pass. Unparseable or invalid → ``phone_problem="invalid_phone"`` and
-      ``phone=None``. Types that cannot receive SMS — FIXED_LINE, TOLL_FREE,
-      PREMIUM_RATE, SHARED_COST, UAN, VOICEMAIL, PAGER — keep their E.164 in
-      ``phone`` and get ``phone_problem="not_mobile"``. MOBILE,
-      FIXED_LINE_OR_MOBILE (the whole NANP), VOIP and PERSONAL_NUMBER are allowed:
-      many of them receive SMS, and the provider rejects the others per message
-      (Twilio 21614), which costs less than silently dropping a reachable person.
-    * ``email``: :func:`email_validator.validate_email` with
-      ``check_deliverability=False``; its ``normalized`` form (domain lower-cased,
-      IDNA decoded; the local part keeps its case). Invalid →
-      ``email_problem="invalid_email"``. The common case (an ASCII dot-atom local
-      part and an ASCII host name) is answered with the library's own local-part
-      rule and a memoised call of the library per *domain*, which a whole
-      audience shares; the result is identical to the full call (a property test
-      holds the two together) and anything unusual takes the full call.
-    * ``locale``: :func:`crisiscomms.locales.negotiate_locale`.
-    * ``timezone``: an IANA name checked with :mod:`zoneinfo` (memoised; a
-      wrong-case spelling such as ``europe/stockholm`` is corrected). Empty → the
-      default time zone. Unknown → the default time zone and
-      ``timezone_problem="unknown_timezone"`` so the plan can count such rows.
-    * ``channels``: the channels the person agreed to, separated by ``;`` or
-      ``,``; ``None`` (every channel of the notice) when the column is absent or
-      empty. An unknown channel name makes the row malformed.
-    * ``id``: the ``id`` column when present and not empty. Otherwise derived:
-      ``"r-"`` + 16 hex digits of BLAKE2b (64 bits) over ``"<E.164>|<email lower-cased>"``
-      (an invalid address contributes an empty string), so the same person gets
-      the same id in every run and in every order of the file; 64 bits keep the
-      chance of two different people sharing an id below 1 in 30 million for a
-      million rows. A row with neither a usable phone nor email gets
-      ``"line-<n>"``, which is only as stable as the file's line order.
-"""
+"""The streaming reader: CSV and JSON Lines, line by line from the raw bytes, one record at a time."""
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import json
-import re
-from array import array
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Final, Literal
-from zoneinfo import ZoneInfo, available_timezones
-
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT
-from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 from crisiscomms.errors import AudienceError
 from crisiscomms.locales import negotiate_locale
 
-__all__ = [
-    "CHANNELS",
-    "EMAIL_INVALID",
-    "KNOWN_COLUMNS",
-    "PHONE_INVALID",
-    "PHONE_NOT_MOBILE",
-    "TIMEZONE_UNKNOWN",
-    "Audience",
-    "AudienceOptions",
-    "MalformedRow",
-    "Recipient",
-    "SeenAddresses",
-    "address_key",
-    "normalise_email",
-    "normalise_phone",
-    "open_audience",
-]
-
-PHONE_INVALID: Final = "invalid_phone"
-PHONE_NOT_MOBILE: Final = "not_mobile"
-EMAIL_INVALID: Final = "invalid_email"
-TIMEZONE_UNKNOWN: Final = "unknown_timezone"
-
-#: Channel names a ``channels`` column may list.
-CHANNELS: Final = frozenset({"sms", "email", "banner"})
-#: Column names with a meaning; any other column is an extra field.
-KNOWN_COLUMNS: Final = ("id", "name", "phone", "email", "locale", "timezone", "channels")
+from .model import AudienceOptions, Item, MalformedRow, Recipient
+from .normalise import (
+    KNOWN_COLUMNS,
+    PHONE_INVALID,
+    TIMEZONE_UNKNOWN,
+    _derived_id,
+    _parse_channels,
+    _timezone_name,
+    normalise_email,
+    normalise_phone,
+    phone_problem_detail,
+)
 
 #: A physical line longer than this is reported as malformed, not read into memory.
 MAX_LINE_BYTES: Final = 1 << 20
@@ -124,319 +39,6 @@ _JSONL_SUFFIXES: Final = frozenset({".jsonl", ".ndjson"})
 _DELIMITERS: Final = (",", ";", "\t")
 _HEADER_HINT: Final = 'Rename the column that holds phone numbers to "phone" or e-mail addresses to "email".'
 _UTF8_HINT: Final = 'save the file as UTF-8 (in Excel: "CSV UTF-8")'
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """One person of the audience, normalised."""
-
-    line: int  # 1-based line of the record in the file (the CSV header is line 1)
-    id: str
-    name: str
-    phone: str | None  # E.164, or None when empty or invalid
-    phone_problem: str | None  # "invalid_phone" | "not_mobile" | None
-    email: str | None  # normalised, or None
-    email_problem: str | None  # "invalid_email" | None
-    locale: str  # negotiated, one of the supported locales
-    timezone: str  # valid IANA name
-    timezone_problem: str | None  # "unknown_timezone" (default used) | None
-    channels: frozenset[str] | None  # consented channels, None = all
-    fields: Mapping[str, str]  # extra columns, by header spelling
-
-
-@dataclass(frozen=True, slots=True)
-class MalformedRow:
-    """A record that could not be read; the run goes on without it.
-
-    ``reason`` does not repeat the line; ``str()`` gives ``"line 7: <reason>"``.
-    """
-
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class AudienceOptions:
-    """How to interpret what a row leaves open.
-
-    Raises :class:`ValueError` for a value that cannot be right (an unknown region
-    or time zone, a default locale that is not supported): the caller validates
-    the playbook and command line before it opens an audience.
-    """
-
-    default_region: str  # ISO 3166 region for national phone spellings, e.g. "SE"
-    default_timezone: str  # IANA name, e.g. "Europe/Stockholm"
-    supported_locales: tuple[str, ...]  # e.g. ("sv", "en")
-    default_locale: str  # one of supported_locales
-
-    def __post_init__(self) -> None:
-        if self.default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"unknown phone region {self.default_region!r}")
-        if _timezone_name(self.default_timezone) != self.default_timezone:
-            raise ValueError(f"unknown time zone {self.default_timezone!r}")
-        if self.default_locale not in self.supported_locales:
-            raise ValueError(f"default locale {self.default_locale!r} is not one of {self.supported_locales}")
-
-
-Item = Recipient | MalformedRow
-
-
-# -------------------------------------------------------------------- normalisers
-
-_NOT_MOBILE_TYPES: Final = frozenset(
-    {
-        PhoneNumberType.FIXED_LINE,
-        PhoneNumberType.TOLL_FREE,
-        PhoneNumberType.PREMIUM_RATE,
-        PhoneNumberType.SHARED_COST,
-        PhoneNumberType.UAN,
-        PhoneNumberType.VOICEMAIL,
-        PhoneNumberType.PAGER,
-    }
-)
-_E164_FORMAT: Final = PhoneNumberFormat.E164
-_UNKNOWN_TYPE: Final = PhoneNumberType.UNKNOWN
-# Separators phonenumbers itself treats as punctuation (its VALID_PUNCTUATION);
-# dropping them first spares its parser the slow Unicode digit scan over them.
-_SEPARATORS: Final = str.maketrans("", "", " -./()\u00a0")
-_PLAIN_NUMBER: Final = re.compile(r"\+?[0-9]+")
-
-# Keep the compiled metadata patterns instead of going through re.compile's
-# cache for each of the ~15 pattern matches per number (about 3 µs a number).
-phonenumbers.enable_pattern_cache()
-
-
-def _classify(text: str, region: str | None) -> tuple[phonenumbers.PhoneNumber, int] | None:
-    try:
-        number = phonenumbers.parse(text, region)
-    except NumberParseException:
-        return None
-    kind = phonenumbers.number_type(number)
-    return None if kind == _UNKNOWN_TYPE else (number, kind)
-
-
-def normalise_phone(raw: str, default_region: str) -> tuple[str | None, str | None]:
-    """Return ``(e164, problem)`` for one phone spelling.
-
-    Empty → ``(None, None)``; not a valid number → ``(None, "invalid_phone")``;
-    a valid number that cannot take SMS → ``(e164, "not_mobile")``; else
-    ``(e164, None)``. One parse, one ``number_type``, one format.
-    """
-    text = raw.strip()
-    if not text:
-        return None, None
-    compact = text.translate(_SEPARATORS)
-    found = _classify(compact if _PLAIN_NUMBER.fullmatch(compact) else text, default_region)
-    if found is None:
-        # "00" is the international prefix of most, not all, regions: accept it
-        # everywhere, but only where the national reading gave nothing valid.
-        if not compact.startswith("00"):
-            return None, PHONE_INVALID
-        found = _classify("+" + compact[2:], None)
-        if found is None:
-            return None, PHONE_INVALID
-    number, kind = found
-    e164 = phonenumbers.format_number(number, _E164_FORMAT)
-    return e164, (PHONE_NOT_MOBILE if kind in _NOT_MOBILE_TYPES else None)
-
-
-# ASCII local part @ ASCII host name: the shape of nearly every address.
-_SIMPLE_EMAIL: Final = re.compile(r"([^@\s\"\\<>()\[\],;:]{1,64})@([A-Za-z0-9.-]{1,253})")
-_EMAIL_MAX: Final = 254
-
-
-@lru_cache(maxsize=8192)
-def _email_domain(domain: str) -> tuple[str, int] | None:
-    """The library's normalised domain and the UTF-8 length of its longest form.
-
-    ``None`` when the library rejects ``x@domain`` for any reason; the caller
-    then asks the library about the whole address.
-    """
-    try:
-        checked = validate_email("x@" + domain, check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    longest = max(len(checked.domain.encode("utf-8")), len(checked.ascii_domain), len(domain))
-    return checked.domain, longest
-
-
-def normalise_email(raw: str) -> tuple[str | None, str | None]:
-    """Return ``(normalised, problem)``: ``(None, None)`` when empty,
-    ``(None, "invalid_email")`` when :func:`email_validator.validate_email` rejects it.
-    """
-    text = raw.strip()
-    if not text:
-        return None, None
-    simple = _SIMPLE_EMAIL.fullmatch(text)
-    if simple is not None:
-        local, domain = simple.group(1), simple.group(2)
-        known = _email_domain(domain)
-        if known is not None and DOT_ATOM_TEXT.match(local) is not None and len(local) + 1 + known[1] <= _EMAIL_MAX:
-            # What validate_email does for such an address: the dot-atom local
-            # part unchanged (RFC 2142 role names lower-cased), the domain as
-            # the library normalises it, the same length limits.
-            if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
-                local = local.lower()
-            return local + "@" + known[0], None
-    try:
-        return validate_email(text, check_deliverability=False).normalized, None
-    except EmailNotValidError:
-        return None, EMAIL_INVALID
-
-
-@lru_cache(maxsize=1024)
-def _timezone_name(raw: str) -> str | None:
-    """The IANA name ``raw`` stands for, or None. Memoised: few distinct values."""
-    name = raw.strip()
-    if not name:
-        return None
-    try:
-        ZoneInfo(name)
-    except (ValueError, OSError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        return _timezones_by_lower_name().get(name.lower())
-    return name
-
-
-@lru_cache(maxsize=1)
-def _timezones_by_lower_name() -> dict[str, str]:
-    return {name.lower(): name for name in available_timezones()}
-
-
-@lru_cache(maxsize=256)
-def _parse_channels(raw: str) -> frozenset[str] | str | None:
-    """``frozenset`` of channels, ``None`` for all, or a ``str`` reason when unknown."""
-    names = [part.strip().lower() for part in raw.replace(",", ";").split(";")]
-    chosen = frozenset(name for name in names if name)
-    if not chosen:
-        return None
-    unknown = sorted(chosen - CHANNELS)
-    if unknown:
-        listed = ", ".join(f'"{name}"' for name in unknown)
-        plural = "s" if len(unknown) > 1 else ""
-        return f'unknown channel{plural} {listed} in "channels" (known: {", ".join(sorted(CHANNELS))})'
-    return chosen
-
-
-def _derived_id(phone: str | None, email: str | None, line: int) -> str:
-    if phone is None and email is None:
-        return f"line-{line}"
-    key = f"{phone or ''}|{(email or '').lower()}".encode()
-    return "r-" + hashlib.blake2b(key, digest_size=8).hexdigest()
-
-
-# ------------------------------------------------------------------ dedupe keys
-
-_PHONE_CHANNELS: Final = frozenset({"sms"})
-_EMAIL_CHANNELS: Final = frozenset({"email"})
-_E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
-
-
-def address_key(channel: str, address: str, default_region: str | None = None) -> int:
-    """A 64-bit key (BLAKE2b, 8 bytes) of ``address`` on ``channel``.
-
-    ``"email"``: the address lower-cased (pass the normalised form, e.g.
-    :attr:`Recipient.email`; the key only folds case). ``"sms"``: the E.164 number;
-    another spelling is normalised first (a national one needs ``default_region``),
-    and what does not parse is keyed by its digits. The channel is part of the key,
-    so the same number on two channels gives two keys.
-    """
-    text = address.strip()
-    if channel in _EMAIL_CHANNELS:
-        canonical = text.lower()
-    elif channel in _PHONE_CHANNELS:
-        if _E164.fullmatch(text) is not None:
-            canonical = text
-        else:
-            e164, _ = normalise_phone(text, default_region or "ZZ")
-            canonical = e164 or "".join(ch for ch in text if ch.isdigit() or ch == "+")
-    else:
-        raise ValueError(f"channel {channel!r} has no address to key (use 'sms' or 'email')")
-    digest = hashlib.blake2b(f"{channel}\x00{canonical}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-class KeySet:
-    """A set of non-zero 64-bit keys in one flat array (open addressing, linear probing).
-
-    About 13 bytes a key at most (8-byte slots, at least half free), against
-    about 78 for a Python ``set`` of ints: a million recipients on two channels
-    fit in ~32 MB instead of ~156 MB.
-    """
-
-    __slots__ = ("_count", "_mask", "_slots")
-
-    def __init__(self, capacity: int = 1 << 16) -> None:
-        size = 1 << max(4, (capacity - 1).bit_length())
-        self._slots = array("Q", bytes(8 * size))
-        self._mask = size - 1
-        self._count = 0
-
-    def add(self, key: int) -> bool:
-        """Insert ``key``; True when it was not there yet."""
-        key = key or 1  # 0 marks an empty slot
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        while True:
-            found = slots[index]
-            if found == 0:
-                break
-            if found == key:
-                return False
-            index = (index + 1) & mask
-        slots[index] = key
-        self._count += 1
-        if self._count * 2 > mask:
-            self._grow()
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        if not isinstance(key, int):
-            return False
-        key = key or 1
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        while (found := slots[index]) != 0:
-            if found == key:
-                return True
-            index = (index + 1) & mask
-        return False
-
-    def _grow(self) -> None:
-        old = self._slots
-        self.__init__(2 * len(old))  # type: ignore[misc]
-        for key in old:
-            if key:
-                self.add(key)
-
-    def __len__(self) -> int:
-        return self._count
-
-
-class SeenAddresses:
-    """Addresses already planned, by channel; keeps only 64-bit keys (see :class:`KeySet`)."""
-
-    __slots__ = ("_keys", "_region")
-
-    def __init__(self, default_region: str | None = None) -> None:
-        self._keys = KeySet()
-        self._region = default_region
-
-    def add(self, channel: str, address: str) -> bool:
-        """Record ``address``; True when it had not been seen on ``channel``."""
-        return self._keys.add(address_key(channel, address, self._region))
-
-    def seen(self, channel: str, address: str) -> bool:
-        return address_key(channel, address, self._region) in self._keys
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
 
 # ----------------------------------------------------------------- line reading
 
@@ -770,7 +372,7 @@ class Audience:
         if channels_raw:
             parsed = _parse_channels(channels_raw)
             if isinstance(parsed, str):
-                return MalformedRow(line, parsed)
+                return MalformedRow(line, parsed, id_raw.strip())
             channels = parsed
         phone, phone_problem = normalise_phone(phone_raw, options.default_region)
         email, email_problem = normalise_email(email_raw)
@@ -796,6 +398,7 @@ class Audience:
             timezone_problem,
             channels,
             fields,
+            phone_problem_detail(phone_raw, options.default_region) if phone_problem == PHONE_INVALID else "",
         )
 
 
