@@ -110,7 +110,7 @@ EMAIL_INVALID: Final = "invalid_email"
 TIMEZONE_UNKNOWN: Final = "unknown_timezone"
 
 #: Channel names a ``channels`` column may list.
-CHANNELS: Final = frozenset({"sms", "email", "banner"})
+CHANNELS: Final = frozenset({"sms", "email", "banner", "voice"})
 #: Column names with a meaning; any other column is an extra field.
 KNOWN_COLUMNS: Final = ("id", "name", "phone", "email", "locale", "timezone", "channels")
 
@@ -332,7 +332,7 @@ def _derived_id(phone: str | None, email: str | None, line: int) -> str:
 
 # ------------------------------------------------------------------ dedupe keys
 
-_PHONE_CHANNELS: Final = frozenset({"sms"})
+_PHONE_CHANNELS: Final = frozenset({"sms", "voice"})
 _EMAIL_CHANNELS: Final = frozenset({"email"})
 _E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .hours import DAY_NAMES, OpeningHours, uncovered_intervals, zone_info
 from .playbook import Playbook
+from .speech import check_voice_languages
 from .yamlsource import PathKey, SourceMap
 
 # A week without a DST change, used to compare weekly schedules.
@@ -119,6 +120,10 @@ def _check_references(playbook: Playbook, source: SourceMap, _: Path) -> Iterato
                 yield _error(source, ("notices", nid, "inquiries", index),
                              f"inquiry '{name}' is not defined under 'inquiries'"
                              f"{_did_you_mean(name, playbook.inquiries)}")
+        if notice.clears is not None and (notice.clears not in playbook.notices or notice.clears == nid):
+            what = "itself" if notice.clears == nid else f"'{notice.clears}', which is not a notice"
+            yield _error(source, ("notices", nid, "clears"),
+                         f"notice '{nid}' clears {what}{_did_you_mean(notice.clears, playbook.notices)}")
 
 
 def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
@@ -127,6 +132,10 @@ def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator
             if getattr(playbook.providers, channel) is None:
                 yield _error(source, ("notices", nid, "channels", index),
                              f"notice '{nid}' uses {channel}, but 'providers' has no '{channel}' section")
+            elif channel == "cap" and playbook.providers.cap is not None and not playbook.providers.cap.path:
+                yield _error(source, ("providers", "cap"),
+                             f"notice '{nid}' uses cap, but 'providers: cap' has no 'path' to write the alert to")
+    yield from check_voice_languages(playbook, source)
 
 
 _DICT_ATTRIBUTES = frozenset(name for name in dir(dict) if not name.startswith("_"))

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from .plan import PlanSummary
 from .preview import Preview
-from .render import BannerContent, EmailContent, SmsContent
+from .render import BannerContent, EmailContent, SmsContent, VoiceContent
 from .report import ReportRow
 from .safetext import visible
 from .sending import Decision, Preparation, SendOutcome, next_steps
@@ -30,7 +30,7 @@ def print_preview(preview: Preview, console: Console) -> None:
         console.print(Panel(Group(*parts), title=f"[bold]{locale_preview.locale}[/]", expand=True))
 
 
-def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
+def _content_table(content: SmsContent | EmailContent | BannerContent | VoiceContent) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim", no_wrap=True)
     table.add_column()
@@ -42,6 +42,8 @@ def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
     elif isinstance(content, EmailContent):
         table.add_row("subject", Text(content.subject))
         table.add_row("text", Text(content.text.rstrip()))
+    elif isinstance(content, VoiceContent):
+        table.add_row("said", Text(content.text))
     else:
         table.add_row("title", Text(content.title))
         table.add_row("body", Text(content.body))

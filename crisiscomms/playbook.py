@@ -40,10 +40,12 @@ from .locales import is_known_locale
 
 FORMAT_VERSION = 1
 SEVERITIES = ("info", "warning", "critical")
-CHANNELS = ("sms", "email", "banner")
+CHANNELS = ("sms", "email", "banner", "voice", "cap")
 
 Severity = Literal["info", "warning", "critical"]
-ChannelName = Literal["sms", "email", "banner"]
+ChannelName = Literal["sms", "email", "banner", "voice", "cap"]
+CapCategory = Literal["Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
+                      "CBRNE", "Other"]
 RouteKind = Literal["phone", "sms", "chat", "portal", "email", "social", "web"]
 LinkKind = Literal["self_help", "public_assistance", "status", "other"]
 
@@ -115,6 +117,14 @@ def _check_day_hours(value: str) -> str:
         parse_day_hours(value)
     except ValueError as error:
         raise PydanticCustomError("bad_hours", str(error)) from None
+    return value
+
+
+def _check_language_tag(value: str) -> str:
+    if not re.fullmatch(r"[a-z]{2,3}(-[A-Z][a-z]{3})?-[A-Z]{2}", value):
+        raise PydanticCustomError(
+            "bad_language_tag", "'{value}' is not a BCP 47 language tag with a region, like en-GB or sv-SE",
+            {"value": value})
     return value
 
 
@@ -279,6 +289,14 @@ class Link(_Model):
     kind: LinkKind = "other"
 
 
+class NoticeCap(_Model):
+    """How a notice reads as an OASIS CAP 1.2 alert (``crisiscomms cap``, the ``cap`` channel)."""
+
+    event: Localized | None = Field(None, description="CAP <event>, e.g. 'Power outage'; default: the banner title.")
+    area: Localized | None = Field(None, description="CAP <areaDesc>: where, in words; default: no <area>.")
+    category: CapCategory | None = Field(None, description="CAP <category>; default: providers.cap.category.")
+
+
 class Notice(_Model):
     """One message to send: what it says is in its templates."""
 
@@ -289,6 +307,9 @@ class Notice(_Model):
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
+    clears: Id | None = Field(
+        None, description="The notice this one gives the all-clear for: its CAP alert is a Cancel of that one's.")
+    cap: NoticeCap = Field(default_factory=lambda: NoticeCap.model_validate({}))
 
     @field_validator("channels")
     @classmethod
@@ -363,10 +384,53 @@ class BannerSettings(_Model):
     path: str = Field(description="Output file, relative to the playbook.")
 
 
+class VoiceSettings(_Model):
+    """Twilio Programmable Voice: calls that read the notice aloud. Credentials come from the environment."""
+
+    from_: str = Field(alias="from", description="Caller id: a Twilio number of the account, E.164.")
+    languages: dict[LocaleCode, Annotated[str, AfterValidator(_check_language_tag)]] = Field(
+        default_factory=dict, description="<Say language> per locale, e.g. {en: en-US}; default sv-SE, en-GB …")
+    voices: dict[LocaleCode, str] = Field(
+        default_factory=dict,
+        description="<Say voice> per locale, e.g. {sv: Polly.Astrid, el: Google.el-GR-Standard-A}.")
+    max_seconds: int = Field(60, ge=10, le=600, description="Longest one reading of the message may take.")
+    words_per_minute: dict[LocaleCode, int] = Field(
+        default_factory=dict, description="Speaking rate per locale for the length check; default 150 (en) …")
+    status_callback: HttpUrl | None = None
+    quiet_hours: str = Field(
+        "21:00-08:00", description="No non-critical calls in this local-time window; 'none' to disable.")
+    rate: float | None = Field(None, gt=0, description="Calls started per second at most.")
+
+    @field_validator("from_")
+    @classmethod
+    def _caller_id_e164(cls, value: str) -> str:
+        return phone_to_e164(value, None)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_shape(cls, value: str) -> str:
+        quiet_window(value)
+        return value
+
+
+class CapSettings(_Model):
+    """OASIS CAP 1.2 output: who the alerts come from and where the ``cap`` channel writes them."""
+
+    path: str | None = Field(None, description="Output file of the cap channel, relative to the playbook.")
+    sender: str | None = Field(
+        None, pattern=r"^[^\s,<&]+$",
+        description="CAP <sender> (no spaces or commas), e.g. alerts@nordvind.example; default: the website's host.")
+    category: CapCategory = Field("Other", description="CAP <category> of every notice (Infra for a utility).")
+    languages: dict[LocaleCode, Annotated[str, AfterValidator(_check_language_tag)]] = Field(
+        default_factory=dict, description="BCP 47 tag per locale, e.g. {en: en-US}; default sv-SE, da-DK, en-GB …")
+
+
 class Providers(_Model):
     sms: SmsSettings | None = None
     email: EmailSettings | None = None
     banner: BannerSettings | None = None
+    voice: VoiceSettings | None = None
+    cap: CapSettings | None = None
 
 
 class Playbook(_Model):

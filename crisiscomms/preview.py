@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .banner import build_banner_document
-from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, VoiceContent
 from .session import NoticeSession
 from .template_checks import sample_recipient
 
@@ -45,6 +45,8 @@ def content_dict(content: Content) -> dict[str, Any]:
                 "segments": fit.segments}
     if isinstance(content, EmailContent):
         return {"subject": content.subject, "text": content.text, "html": content.html}
+    if isinstance(content, VoiceContent):
+        return {"text": content.text}
     return {"title": content.title, "body": content.body}
 
 
@@ -57,7 +59,7 @@ def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -
         recipient = sample_recipient(playbook, locale)
         contents: dict[str, Content] = {
             channel: renderer.render(channel, locale, timezone, None if channel == "banner" else recipient)
-            for channel in session.notice.channels
+            for channel in session.notice.channels if channel != "cap"  # the CAP alert: crisiscomms cap
         }
         previews.append(LocalePreview(locale, contents))
     document = build_banner_document(renderer) if "banner" in session.notice.channels else None
@@ -87,6 +89,9 @@ def _locale_section(locale_preview: LocalePreview) -> str:
             cards.append(_email_card(content, locale_preview.locale))
         elif isinstance(content, BannerContent):
             cards.append(_banner_card(content))
+        elif isinstance(content, VoiceContent):
+            cards.append(f'<figure class="card voice"><figcaption>Call (said twice)</figcaption>'
+                         f'<p>{html.escape(content.text)}</p></figure>')
         del channel
     code = html.escape(locale_preview.locale)
     return f'<section lang="{code}" aria-labelledby="h-{code}"><h2 id="h-{code}">{code}</h2>' \

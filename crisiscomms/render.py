@@ -59,6 +59,8 @@ CHANNEL_FILES: dict[str, tuple[str, ...]] = {
     "sms": ("sms.txt",),
     "email": ("email_subject.txt", "email.txt", "email.html"),
     "banner": ("banner_title.txt", "banner_body.txt"),
+    "voice": ("voice.txt",),
+    "cap": ("banner_title.txt", "banner_body.txt"),  # a CAP alert's headline and description are the banner's
 }
 
 
@@ -81,7 +83,14 @@ class BannerContent:
     body: str
 
 
-Content = SmsContent | EmailContent | BannerContent
+@dataclass(frozen=True)
+class VoiceContent:
+    """What a call says (plain sentences for text-to-speech, read twice)."""
+
+    text: str
+
+
+Content = SmsContent | EmailContent | BannerContent | VoiceContent
 
 
 @dataclass(frozen=True)
@@ -384,6 +393,8 @@ class NoticeRenderer:
             return SmsContent(text, analyse(text))
         if channel == "email":
             return EmailContent(_one_line(parts[0]), parts[1].strip() + "\n", parts[2].strip() + "\n")
+        if channel == "voice":
+            return VoiceContent(_one_line(parts[0]))
         return BannerContent(_one_line(parts[0]), parts[1].strip())
 
     def shared_context(self, locale: str, timezone: str, *, gsm_safe: bool = False) -> dict[str, Any]:

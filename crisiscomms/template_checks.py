@@ -24,6 +24,7 @@ from .render import (
     NoticeRenderer,
     SmsContent,
     TemplateRenderError,
+    VoiceContent,
     template_store,
 )
 
@@ -87,7 +88,7 @@ def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Plac
                              f"text of {store.shown(name)}")
     if missing:
         return
-    recipient = None if place.channel == "banner" else sample_recipient(playbook, place.locale)
+    recipient = None if place.channel in ("banner", "cap") else sample_recipient(playbook, place.locale)
     for renderer in renderers:
         try:
             content = renderer.render(place.channel, place.locale, playbook.organisation.timezone, recipient)
@@ -106,6 +107,8 @@ def _fit(content: Content, renderer: NoticeRenderer, place: _Place) -> Iterator[
         yield from _email_fit(content, names)
     elif isinstance(content, BannerContent):
         yield from _banner_fit(content, names)
+    elif isinstance(content, VoiceContent):
+        yield from _voice_fit(content, renderer, place, names[0])
 
 
 def _sms_fit(content: SmsContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
@@ -150,6 +153,23 @@ def _banner_fit(content: BannerContent, names: list[str]) -> Iterator[Diagnostic
         yield Diagnostic(body, 0, 0, "error",
                          f"banner body is {len(content.body)} characters; at most {BANNER_BODY_LIMIT} "
                          "fit the pop-up")
+
+
+def _voice_fit(content: VoiceContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
+    from .playbook import VoiceSettings
+    from .speech import spoken_seconds, words_per_minute
+
+    if not content.text:
+        yield Diagnostic(path, 0, 0, "error", "the voice message is empty")
+        return
+    settings = renderer.playbook.providers.voice or VoiceSettings.model_validate({"from": "+12025550100"})
+    rate = words_per_minute(place.locale, settings)
+    seconds = spoken_seconds(content.text, rate)
+    if seconds > settings.max_seconds:
+        yield Diagnostic(
+            path, 0, 0, "error",
+            f"voice message in {place.locale} takes about {seconds} seconds to say ({rate} words a minute); "
+            f"at most {settings.max_seconds} (providers.voice.max_seconds) - it is said twice")
 
 
 __all__ = ["CHANNEL_FILES", "check_templates", "sample_recipient"]

@@ -190,7 +190,7 @@ def test_channel_option_errors(tmp_path: Path) -> None:
     result = run_cli("send", str(PLAYBOOK), "--notice", "outage", "--audience", str(path), "--dry-run",
                      "--channels", "sms,fax")
     assert (result.code, result.stderr) == (
-        2, "crisiscomms: --channels: unknown channel fax (channels: sms, email, banner)\n")
+        2, "crisiscomms: --channels: unknown channel fax (channels: sms, email, banner, voice, cap)\n")
 
 
 def test_region_of() -> None:
