@@ -396,7 +396,12 @@ class VoiceSettings(_Model):
     max_seconds: int = Field(60, ge=10, le=600, description="Longest one reading of the message may take.")
     words_per_minute: dict[LocaleCode, int] = Field(
         default_factory=dict, description="Speaking rate per locale for the length check; default 150 (en) …")
-    status_callback: HttpUrl | None = None
+    status_callback: HttpUrl | None = Field(
+        None, description="Twilio posts the call's outcome here (completed, busy, no-answer, failed).")
+    replay_url: HttpUrl = Field(
+        "https://twimlets.com/echo",
+        description="Where 'press 1 to hear it again' goes: a URL answering with the TwiML in its Twiml "
+                    "parameter (Twilio's echo Twimlet), so no web server of yours is needed.")
     quiet_hours: str = Field(
         "21:00-08:00", description="No non-critical calls in this local-time window; 'none' to disable.")
     rate: float | None = Field(None, gt=0, description="Calls started per second at most.")

@@ -173,6 +173,7 @@ class TemplateStore:
         )
         for name, function in _FILTERS.items():
             self.env.filters[name] = _reader_filter(function)
+        self.env.filters["spoken_digits"] = spoken_digits
         self._uses_recipient: dict[str, bool] = {}
         self._names: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
@@ -523,6 +524,15 @@ def _format_closing(closing: dt.datetime | None, locale: str, timezone: str) -> 
     if local.hour == local.minute == 0:
         return format_clock(MINUTES_PER_DAY, locale)  # "until 24:00", not "until 00:00"
     return format_time_for(closing, locale, timezone)
+
+
+def spoken_digits(value: object) -> str:
+    """A number for text-to-speech, digit by digit with a pause per group: ``+46 8 465 004 10`` →
+    ``+ 4 6, 8, 4 6 5, 0 0 4, 1 0`` (voices read ``465`` as "four hundred sixty-five")."""
+    text = str(value).strip()
+    plus = text.startswith("+")
+    groups = [" ".join(group) for group in re.findall(r"\d+", text)]
+    return ("+ " if plus else "") + ", ".join(groups)
 
 
 def display_contact(route: Route) -> str:

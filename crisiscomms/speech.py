@@ -12,6 +12,12 @@ estimate counts words at the locale's speaking rate (:data:`WORDS_PER_MINUTE`,
 words per minute of a text-to-speech voice at its default rate; a number is
 read digit by digit, so every digit counts as a word) against
 ``providers.voice.max_seconds`` (default 60 seconds for one reading).
+
+Size: the call's TwiML (:func:`build_twiml`) goes inline in the ``Twiml``
+parameter, which Twilio limits to :data:`TWIML_LIMIT` characters; it holds
+the text twice plus, URL-encoded, once more for the replay (a non-ASCII
+letter costs 6 characters there), so a long Greek text hits this limit
+before the time limit.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import VoiceResponse
 
 from .diagnostics import Diagnostic
 from .locales import language_tag
@@ -49,6 +58,11 @@ TWILIO_VOICES: dict[str, str] = {
 GOOGLE_ONLY: frozenset[str] = frozenset({"el-GR"})
 #: Twilio's own basic voices (any language Twilio speaks).
 BASIC_VOICES: frozenset[str] = frozenset({"man", "woman", "alice"})
+
+#: Characters of inline TwiML Twilio accepts in the ``Twiml`` parameter of a call.
+TWIML_LIMIT = 4000
+#: Seconds to wait for the key press after the prompt.
+GATHER_TIMEOUT = 6
 
 WORDS_PER_MINUTE: dict[str, int] = {"en": 150, "sv": 140, "da": 140, "nb": 140, "nl": 145, "el": 130}
 DEFAULT_WORDS_PER_MINUTE = 140
@@ -115,3 +129,41 @@ def check_voice_languages(playbook: Playbook, source: SourceMap) -> Iterator[Dia
         else:
             where = ("providers", "voice")
         yield source.diagnostic(where, f"calls in '{locale}': {problem}")
+
+
+#: Said after the message: pressing a key plays it once more.
+REPEAT_PROMPT: dict[str, str] = {
+    "en": "To hear the message again, press 1.",
+    "sv": "Tryck 1 för att höra meddelandet igen.",
+    "da": "Tryk 1 for at høre beskeden igen.",
+    "nb": "Trykk 1 for å høre meldingen igjen.",
+    "nl": "Druk op 1 om het bericht opnieuw te horen.",
+    "el": "Πατήστε 1 για να ακούσετε ξανά το μήνυμα.",
+}
+
+
+def repeat_prompt(locale: str) -> str:
+    language = locale.replace("-", "_").split("_", 1)[0]
+    return REPEAT_PROMPT.get(locale) or REPEAT_PROMPT.get(language) or REPEAT_PROMPT["en"]
+
+
+def build_twiml(text: str, locale: str, settings: VoiceSettings) -> str:
+    """The call's TwiML: ``text`` said twice, then "press 1 to hear it again"
+    (the shape is drawn in :mod:`crisiscomms.channels.voice`)."""
+    say: dict[str, str] = {"language": say_language(locale, settings)}
+    voice = say_voice(locale, settings)
+    if voice:
+        say["voice"] = voice
+    replay = VoiceResponse()
+    replay.say(text, **say)
+    replay.hangup()
+    response = VoiceResponse()
+    response.say(text, **say)
+    response.pause(length=1)
+    response.say(text, **say)
+    query = urlencode({"Twiml": replay.to_xml(xml_declaration=False)})
+    gather = response.gather(num_digits=1, timeout=GATHER_TIMEOUT, action=f"{settings.replay_url}?{query}",
+                             method="GET")
+    gather.say(repeat_prompt(locale), **say)
+    response.hangup()
+    return str(response.to_xml(xml_declaration=False))

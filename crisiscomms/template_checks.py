@@ -157,7 +157,7 @@ def _banner_fit(content: BannerContent, names: list[str]) -> Iterator[Diagnostic
 
 def _voice_fit(content: VoiceContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
     from .playbook import VoiceSettings
-    from .speech import spoken_seconds, words_per_minute
+    from .speech import TWIML_LIMIT, build_twiml, spoken_seconds, words_per_minute
 
     if not content.text:
         yield Diagnostic(path, 0, 0, "error", "the voice message is empty")
@@ -170,6 +170,12 @@ def _voice_fit(content: VoiceContent, renderer: NoticeRenderer, place: _Place, p
             path, 0, 0, "error",
             f"voice message in {place.locale} takes about {seconds} seconds to say ({rate} words a minute); "
             f"at most {settings.max_seconds} (providers.voice.max_seconds) - it is said twice")
+    twiml = len(build_twiml(content.text, place.locale, settings))
+    if twiml > TWIML_LIMIT:
+        yield Diagnostic(
+            path, 0, 0, "error",
+            f"voice message in {place.locale} makes a call of {twiml} characters of TwiML; Twilio takes at most "
+            f"{TWIML_LIMIT} (the text is in it three times, once URL-encoded): shorten it")
 
 
 __all__ = ["CHANNEL_FILES", "check_templates", "sample_recipient"]

@@ -331,7 +331,14 @@ class TwilioChannel:
     def _create(self, message: Message) -> Awaitable[Any]:
         raise NotImplementedError
 
+    def _refusal(self, message: Message) -> SendResult | None:
+        """A result for a message that must not reach Twilio at all, else None."""
+        return None
+
     async def _send_one(self, message: Message) -> SendResult:
+        refused = self._refusal(message)
+        if refused is not None:
+            return refused
         with capture_response() as capture:
             try:
                 created = await self._create(message)
