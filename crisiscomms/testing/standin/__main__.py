@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from .common import DEFAULT_SENDGRID_KEY, DEFAULT_TWILIO_SID, DEFAULT_TWILIO_TOKEN, StandinConfig
 from .server import run_standin
 
+
 def _parser() -> argparse.ArgumentParser:
     """The command-line options."""
     parser = argparse.ArgumentParser(
