@@ -330,7 +330,7 @@ class PlanSummary:
             "campaign": self.campaign,
             "planned": {c: self.planned[c] for c in self.channels},
             "skipped": dict(sorted(self.skipped.items())),
-            "deferred": {"sms": self.deferred["sms"]},
+            "deferred": {c: self.deferred[c] for c in ("sms", "voice") if c == "sms" or c in self.channels},
             "locales": {loc: {c: counts[c] for c in self.channels if c not in ("banner", "cap")}
                         for loc, counts in sorted(self.locales.items())},
             "sms_segments": self.sms_segments,
