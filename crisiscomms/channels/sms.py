@@ -36,8 +36,8 @@ from .twilio_api import (
     TwilioChannel,
     TwilioHttpxClient,
     TwilioLookupFailed,
+    body_text,
     capture_response,
-    created_since,
     mask_phone,
     parse_retry_after,
 )
@@ -125,26 +125,18 @@ class TwilioSms(TwilioChannel):
         None always means "Twilio answered and has no such message".
         """
         wanted = message.body if isinstance(message.body, BodyFingerprint) else BodyFingerprint.of(_text_of(message))
-        where = mask_phone(message.address)
-        found = await self._list_recent(
-            lambda: self._client.messages.list_async(to=message.address, limit=RECONCILE_LIMIT),
-            "messages", where, SmsLookupFailed)
-        for candidate in found:
+
+        def same_body(candidate: Any) -> bool:
             body = getattr(candidate, "body", None)
-            if (isinstance(body, str) and wanted.matches(body) and created_since(candidate, since)
-                    and getattr(candidate, "sid", None)):
-                log.debug("sms to %s: found %s", where, candidate.sid)
-                return str(candidate.sid)
-        return None
+            return isinstance(body, str) and wanted.matches(body)
+
+        return await self._find_recent(
+            lambda: self._client.messages.list_async(to=message.address, limit=RECONCILE_LIMIT), since, same_body,
+            what="messages", address=message.address, failure=SmsLookupFailed)
 
 
 def _text_of(message: Message) -> str:
-    body = message.body
-    if isinstance(body, SmsContent):
-        return body.text
-    if isinstance(body, str):
-        return body
-    raise TypeError(f"an SMS body must be SmsContent, not {type(body).__name__}")
+    return body_text(message, SmsContent, "an SMS")
 
 
 def create(context: ChannelContext) -> TwilioSms:

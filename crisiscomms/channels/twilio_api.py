@@ -390,6 +390,18 @@ class TwilioChannel:
 
     # -- reconciling ---------------------------------------------------------
 
+    async def _find_recent(self, listing: Callable[[], Awaitable[list[Any]]], since: dt.datetime,
+                           same: Callable[[Any], bool], *, what: str, address: str,
+                           failure: type[TwilioLookupFailed]) -> str | None:
+        """The sid of the first listed resource created since ``since`` (:func:`created_since`) for
+        which ``same`` holds, else None; raises as :meth:`_list_recent` does."""
+        where = mask_phone(address)
+        for candidate in await self._list_recent(listing, what, where, failure):
+            if same(candidate) and created_since(candidate, since) and getattr(candidate, "sid", None):
+                log.debug("%s to %s: found %s", self.name, where, candidate.sid)
+                return str(candidate.sid)
+        return None
+
     async def _list_recent(self, listing: Callable[[], Awaitable[list[Any]]], what: str, where: str,
                            failure: type[TwilioLookupFailed]) -> list[Any]:
         """The answer of one list call; raises :class:`ProviderRejected` for bad credentials and
@@ -409,6 +421,16 @@ class TwilioChannel:
     async def aclose(self) -> None:
         """Nothing to release: the httpx client belongs to the dispatcher. Idempotent."""
         self._closed = True
+
+
+def body_text(message: Message, content: type[Any], what: str) -> str:
+    """The text of a message whose body is a ``content`` (``SmsContent``, ``VoiceContent``) or a plain string."""
+    body = message.body
+    if isinstance(body, content):
+        return str(body.text)
+    if isinstance(body, str):
+        return body
+    raise TypeError(f"{what} body must be {content.__name__}, not {type(body).__name__}")
 
 
 def created_since(candidate: object, since: dt.datetime) -> bool:

@@ -44,7 +44,7 @@ from ..playbook import VoiceSettings
 from ..render import VoiceContent
 from ..speech import TWIML_LIMIT, build_twiml
 from .base import ChannelContext, Message, Outcome, ProviderRejected, SendResult
-from .twilio_api import RECONCILE_LIMIT, TwilioChannel, TwilioLookupFailed, created_since, mask_phone
+from .twilio_api import RECONCILE_LIMIT, TwilioChannel, TwilioLookupFailed, body_text
 
 log = logging.getLogger(__name__)
 
@@ -101,25 +101,14 @@ class TwilioVoice(TwilioChannel):
         Raises :class:`ProviderRejected` for bad credentials and
         :class:`CallLookupFailed` when Twilio cannot be asked: None always
         means "Twilio answered and has no such call"."""
-        where = mask_phone(message.address)
-        found = await self._list_recent(
+        return await self._find_recent(
             lambda: self._client.calls.list_async(to=message.address, from_=self._settings.from_,
                                                   limit=RECONCILE_LIMIT),
-            "calls", where, CallLookupFailed)
-        for candidate in found:
-            if created_since(candidate, since) and getattr(candidate, "sid", None):
-                log.debug("voice to %s: found %s", where, candidate.sid)
-                return str(candidate.sid)
-        return None
+            since, lambda candidate: True, what="calls", address=message.address, failure=CallLookupFailed)
 
 
 def _text_of(message: Message) -> str:
-    body = message.body
-    if isinstance(body, VoiceContent):
-        return body.text
-    if isinstance(body, str):
-        return body
-    raise TypeError(f"a voice body must be VoiceContent, not {type(body).__name__}")
+    return body_text(message, VoiceContent, "a voice")
 
 
 def create(context: ChannelContext) -> TwilioVoice:

@@ -20,16 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .common import _E164, TWILIO_API_VERSION, JsonDict, _json
-from .twilio_common import (
-    _date_filters,
-    _form_fields,
-    _matches,
-    _page_body,
-    _paging,
-    _QueryError,
-    _twilio_error,
-    _twilio_gate,
-)
+from .twilio_common import _create_resource, _list_answer, _not_found, _read_resource
 
 if TYPE_CHECKING:
     from .server import Standin
@@ -93,49 +84,27 @@ def _call_problem(fields: Mapping[str, str]) -> tuple[int, str] | None:
 
 async def _calls_create(standin: Standin, request: web.Request) -> web.Response | None:
     """``POST .../Calls.json``: validate, record, answer 201 (or not at all)."""
-    fields = _form_fields(await request.post())
-    admission = await _twilio_gate(standin, request)
-    if admission.response is not None:
-        return admission.response
-    problem = _call_problem(fields)
-    if problem is not None:
-        return _twilio_error(400, *problem)
-    record = standin._record_call(fields, request.match_info["sid"])
-    if admission.unanswered:
-        return None
-    return _json(201, record.resource())
+    return await _create_resource(standin, request, _call_problem, standin._record_call,
+                                  lambda record: record.resource())
 
 
 async def _calls_fetch(standin: Standin, request: web.Request) -> web.Response | None:
     """``GET .../Calls/{sid}.json``: one accepted call."""
-    admission = await _twilio_gate(standin, request)
-    if admission.response is not None:
-        return admission.response
-    if admission.unanswered:
-        return None
-    record = standin._find_call(request.match_info["csid"])
-    if record is None:
-        return _twilio_error(404, 20404, f"The requested resource {request.path} was not found")
-    return _json(200, record.resource())
+
+    def answer() -> web.Response:
+        record = standin._find_call(request.match_info["csid"])
+        return _json(200, record.resource()) if record is not None else _not_found(request)
+
+    return await _read_resource(standin, request, answer)
 
 
 async def _calls_list(standin: Standin, request: web.Request) -> web.Response | None:
     """``GET .../Calls.json``: accepted calls, filtered by To/From/Status/StartTime."""
-    admission = await _twilio_gate(standin, request)
-    if admission.response is not None:
-        return admission.response
-    if admission.unanswered:
-        return None
-    query = request.query
-    try:
-        filters = _date_filters(query, "StartTime")
-        page, size = _paging(query)
-    except _QueryError as error:
-        return _twilio_error(400, 20001, str(error))
-    if query.get("Status") not in (None, "", "queued"):
-        found = []  # every stand-in call stays queued
-    else:
-        found = standin._list_calls(query.get("To"), query.get("From"))
-    if filters:
-        found = [record for record in found if _matches(record.created_at, filters)]
-    return _json(200, _page_body(request, "calls", found, page, size, lambda record: record.resource()))
+
+    def find(to: str | None, from_: str | None) -> list[CallRecord]:
+        if request.query.get("Status") not in (None, "", "queued"):
+            return []  # every stand-in call stays queued
+        return standin._list_calls(to, from_)
+
+    return await _read_resource(standin, request, lambda: _list_answer(
+        request, "calls", "StartTime", find, lambda record: record.resource()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -70,7 +70,12 @@ def _form_fields(form: Mapping[str, object]) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-_R = TypeVar("_R")
+class _Created(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+
+_R = TypeVar("_R", bound=_Created)
 
 
 class _QueryError(ValueError):
@@ -156,3 +161,51 @@ def _page_body(request: web.Request, key: str, found: Sequence[_R], page: int, s
         "start": start,
         "uri": link(page),
     }
+
+
+async def _create_resource(standin: Standin, request: web.Request,
+                           problem_of: Callable[[Mapping[str, str]], tuple[int, str] | None],
+                           record: Callable[[Mapping[str, str], str], Any],
+                           render: Callable[[Any], JsonDict]) -> web.Response | None:
+    """A create: the gate, Twilio's validation, the record, then 201 (or no answer at all)."""
+    fields = _form_fields(await request.post())
+    admission = await _twilio_gate(standin, request)
+    if admission.response is not None:
+        return admission.response
+    problem = problem_of(fields)
+    if problem is not None:
+        return _twilio_error(400, *problem)
+    created = record(fields, request.match_info["sid"])
+    if admission.unanswered:
+        return None
+    return _json(201, render(created))
+
+
+async def _read_resource(standin: Standin, request: web.Request,
+                         answer: Callable[[], web.Response]) -> web.Response | None:
+    """A fetch or a list: the gate, then ``answer`` (or no answer at all)."""
+    admission = await _twilio_gate(standin, request)
+    if admission.response is not None:
+        return admission.response
+    if admission.unanswered:
+        return None
+    return answer()
+
+
+def _not_found(request: web.Request) -> web.Response:
+    return _twilio_error(404, 20404, f"The requested resource {request.path} was not found")
+
+
+def _list_answer(request: web.Request, key: str, date_field: str,
+                 find: Callable[[str | None, str | None], Sequence[_R]],
+                 render: Callable[[_R], JsonDict]) -> web.Response:
+    """A list page: ``find(To, From)`` newest first, filtered by the ``date_field`` bounds, in pages."""
+    query = request.query
+    try:
+        filters = _date_filters(query, date_field)
+        page, size = _paging(query)
+    except _QueryError as error:
+        return _twilio_error(400, 20001, str(error))
+    found = [record for record in find(query.get("To"), query.get("From"))
+             if not filters or _matches(record.created_at, filters)]
+    return _json(200, _page_body(request, key, found, page, size, render))

@@ -14,16 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .common import _E164, TWILIO_API_VERSION, JsonDict, _json
-from .twilio_common import (
-    _date_filters,
-    _form_fields,
-    _matches,
-    _page_body,
-    _paging,
-    _QueryError,
-    _twilio_error,
-    _twilio_gate,
-)
+from .twilio_common import _create_resource, _list_answer, _not_found, _read_resource
 
 if TYPE_CHECKING:
     from .server import Standin
@@ -151,46 +142,21 @@ def _plausible_sender(sender: str) -> bool:
 
 async def _twilio_create(standin: Standin, request: web.Request) -> web.Response | None:
     """``POST .../Messages.json``: validate, record, answer 201 (or not at all)."""
-    fields = _form_fields(await request.post())
-    admission = await _twilio_gate(standin, request)
-    if admission.response is not None:
-        return admission.response
-    problem = _sms_problem(fields, standin.config.opted_out)
-    if problem is not None:
-        return _twilio_error(400, *problem)
-    record = standin._record_sms(fields, request.match_info["sid"])
-    if admission.unanswered:
-        return None
-    return _json(201, record.resource())
+    return await _create_resource(standin, request, lambda fields: _sms_problem(fields, standin.config.opted_out),
+                                  standin._record_sms, lambda record: record.resource())
 
 
 async def _twilio_fetch(standin: Standin, request: web.Request) -> web.Response | None:
     """``GET .../Messages/{sid}.json``: one accepted message."""
-    admission = await _twilio_gate(standin, request)
-    if admission.response is not None:
-        return admission.response
-    if admission.unanswered:
-        return None
-    record = standin._find_sms(request.match_info["msid"])
-    if record is None:
-        return _twilio_error(404, 20404, f"The requested resource {request.path} was not found")
-    return _json(200, record.resource("sent"))
+
+    def answer() -> web.Response:
+        record = standin._find_sms(request.match_info["msid"])
+        return _json(200, record.resource("sent")) if record is not None else _not_found(request)
+
+    return await _read_resource(standin, request, answer)
 
 
 async def _twilio_list(standin: Standin, request: web.Request) -> web.Response | None:
     """``GET .../Messages.json``: accepted messages, filtered by To/From/DateSent."""
-    admission = await _twilio_gate(standin, request)
-    if admission.response is not None:
-        return admission.response
-    if admission.unanswered:
-        return None
-    query = request.query
-    try:
-        filters = _date_filters(query)
-        page, size = _paging(query)
-    except _QueryError as error:
-        return _twilio_error(400, 20001, str(error))
-    found = standin._list_sms(query.get("To"), query.get("From"))
-    if filters:
-        found = [record for record in found if _matches(record.created_at, filters)]
-    return _json(200, _page_body(request, "messages", found, page, size, lambda record: record.resource("sent")))
+    return await _read_resource(standin, request, lambda: _list_answer(
+        request, "messages", "DateSent", standin._list_sms, lambda record: record.resource("sent")))
