@@ -5,167 +5,73 @@ the JSON Schema generated from it. Validation of single values happens here
 (types, times, zones, URLs, phone numbers); cross-references and the crisis
 checks that need the whole playbook live in :mod:`crisiscomms.checks`.
 """
-
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-import phonenumbers
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .hours import DatedHours, DayGivenTwice, OpeningHours, WeeklySchedule, parse_day_hours
+from .playbook_fields import (
+    CHANNELS,
+    FORMAT_VERSION,
+    SEVERITIES,
+    CapCategory,
+    ChannelName,
+    CountryCode,
+    EmailAddress,
+    HttpUrl,
+    Id,
+    LinkKind,
+    LocaleCode,
+    Localized,
+    RouteKind,
+    Severity,
+    TimeZoneName,
+    WeeklyHours,
+    _check_day_hours,
+    _located,
+    _Model,
+    localized_text,
+    phone_to_e164,
+    quiet_window,
 )
-from pydantic_core import PydanticCustomError
-
-from .hours import (
-    DatedHours,
-    DayGivenTwice,
-    OpeningHours,
-    WeeklySchedule,
-    is_valid_timezone,
-    parse_day_hours,
-    parse_day_spec,
+from .provider_settings import (
+    BannerSettings,
+    CapSettings,
+    EmailSettings,
+    Providers,
+    SmsSettings,
+    VoiceSettings,
 )
-from .locales import is_known_locale
 
-FORMAT_VERSION = 1
-SEVERITIES = ("info", "warning", "critical")
-CHANNELS = ("sms", "email", "banner", "voice", "cap")
-
-Severity = Literal["info", "warning", "critical"]
-ChannelName = Literal["sms", "email", "banner", "voice", "cap"]
-CapCategory = Literal["Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
-                      "CBRNE", "Other"]
-RouteKind = Literal["phone", "sms", "chat", "portal", "email", "social", "web"]
-LinkKind = Literal["self_help", "public_assistance", "status", "other"]
-
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def _check_id(value: str) -> str:
-    if not _ID.match(value):
-        raise PydanticCustomError(
-            "bad_id", "'{value}' is not a usable id; use lower-case letters, digits, '-' and '_'",
-            {"value": value})
-    return value
-
-
-def _check_timezone(value: str) -> str:
-    if not is_valid_timezone(value):
-        raise PydanticCustomError(
-            "bad_timezone", "'{value}' is not an IANA time zone; write it like Europe/Stockholm",
-            {"value": value})
-    return value
-
-
-def _check_locale(value: str) -> str:
-    if not is_known_locale(value):
-        raise PydanticCustomError(
-            "bad_locale", "'{value}' is not a language code; use codes like en, sv, da, nb, nl, el",
-            {"value": value})
-    return value.replace("-", "_")
-
-
-def _check_http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$", value):
-        raise PydanticCustomError(
-            "bad_url", "'{value}' is not a web address; it must start with https:// (or http://)",
-            {"value": value})
-    return value
-
-
-def _check_country(value: str) -> str:
-    upper = value.upper()
-    if upper not in phonenumbers.SUPPORTED_REGIONS:
-        raise PydanticCustomError(
-            "bad_country", "'{value}' is not a two-letter country code like SE, DK, NO, NL, GR, GB",
-            {"value": value})
-    return upper
-
-
-def _check_email(value: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise PydanticCustomError(
-            "bad_email", "'{value}' is not an e-mail address: {reason}",
-            {"value": value, "reason": str(error)}) from None
-
-
-def _check_day_spec(value: str) -> str:
-    try:
-        parse_day_spec(value)
-    except ValueError as error:
-        raise PydanticCustomError("bad_days", str(error)) from None
-    return value
-
-
-def _check_day_hours(value: str) -> str:
-    try:
-        parse_day_hours(value)
-    except ValueError as error:
-        raise PydanticCustomError("bad_hours", str(error)) from None
-    return value
-
-
-def _check_language_tag(value: str) -> str:
-    if not re.fullmatch(r"[a-z]{2,3}(-[A-Z][a-z]{3})?-[A-Z]{2}", value):
-        raise PydanticCustomError(
-            "bad_language_tag", "'{value}' is not a BCP 47 language tag with a region, like en-GB or sv-SE",
-            {"value": value})
-    return value
-
-
-Id = Annotated[str, AfterValidator(_check_id)]
-TimeZoneName = Annotated[str, AfterValidator(_check_timezone), Field(examples=["Europe/Stockholm"])]
-LocaleCode = Annotated[str, AfterValidator(_check_locale), Field(examples=["en", "sv", "el"])]
-HttpUrl = Annotated[str, AfterValidator(_check_http_url), Field(examples=["https://example.org/status"])]
-CountryCode = Annotated[str, AfterValidator(_check_country), Field(examples=["SE"])]
-EmailAddress = Annotated[str, AfterValidator(_check_email)]
-DaySpec = Annotated[str, AfterValidator(_check_day_spec)]
-DayRanges = Annotated[str, AfterValidator(_check_day_hours), Field(examples=["08:00-20:00", "closed"])]
-
-
-def _by_python_type(value: Any) -> str:
-    return "mapping" if isinstance(value, dict) else "text"
-
-
-Localized = Annotated[
-    Annotated[str, Tag("text")] | Annotated[dict[LocaleCode, str], Tag("mapping")],
-    Discriminator(_by_python_type),
-    Field(description="Text per locale ({en: ..., sv: ...}), or one text for every locale."),
+__all__ = [
+    "CHANNELS",
+    "FORMAT_VERSION",
+    "SEVERITIES",
+    "BannerSettings",
+    "CapSettings",
+    "ChannelName",
+    "EmailSettings",
+    "HoursException",
+    "Inquiry",
+    "Link",
+    "Notice",
+    "NoticeCap",
+    "Organisation",
+    "Playbook",
+    "Providers",
+    "Route",
+    "Severity",
+    "SmsSettings",
+    "VoiceSettings",
+    "localized_text",
+    "phone_to_e164",
+    "playbook_json_schema",
+    "quiet_window",
 ]
-
-Always = Literal["always", "24/7"]
-WeeklyHours = Annotated[
-    Annotated[Always, Tag("text")] | Annotated[dict[DaySpec, DayRanges], Tag("mapping")],
-    Discriminator(_by_python_type),
-    Field(description="'always', or days to hours: {mon-fri: '08:00-20:00', sat: closed}. "
-                      "Days not named are closed."),
-]
-
-
-def localized_text(value: str | dict[str, str], locale: str, default_locale: str) -> str:
-    """The text of ``value`` for ``locale``, falling back to the default locale."""
-    if isinstance(value, str):
-        return value
-    return value.get(locale) or value.get(default_locale) or next(iter(value.values()), "")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Organisation(_Model):
@@ -260,19 +166,6 @@ def _opening_hours(route: Route, timezone: str) -> OpeningHours:
     return OpeningHours(weekly, exceptions, timezone)
 
 
-def phone_to_e164(value: str, region: str | None) -> str:
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise PydanticCustomError(
-            "bad_phone",
-            "'{value}' is not a valid phone number{where}; write it with the country code, e.g. +46 8 123 456 78",
-            {"value": value, "where": f" in {region}" if region else ""})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 class Inquiry(_Model):
     """A kind of customer need, and the route that serves it best."""
 
@@ -322,122 +215,6 @@ class Notice(_Model):
         return value
 
 
-class SmsSettings(_Model):
-    """Twilio sender settings. Credentials come from the environment, never from here."""
-
-    from_: str | None = Field(None, alias="from", description="Sender number (E.164) or alphanumeric sender id.")
-    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
-    status_callback: HttpUrl | None = None
-    quiet_hours: str = Field(
-        "21:00-08:00", description="No non-critical SMS in this local-time window; 'none' to disable.")
-    smart_encoding: bool = Field(False, description="Replace curly quotes, dashes and odd spaces by GSM-7 equivalents.")
-    segment_prices: dict[CountryCode, float] = Field(default_factory=dict, description="Price per segment by country.")
-    currency: str = "EUR"
-    rate: float | None = Field(None, gt=0, description="Messages per second at most.")
-
-    @model_validator(mode="after")
-    def _one_sender(self) -> SmsSettings:
-        if (self.from_ is None) == (self.messaging_service_sid is None):
-            raise _located("sender", "give exactly one of 'from' and 'messaging_service_sid'", ())
-        return self
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet_hours_shape(cls, value: str) -> str:
-        if value.strip().lower() != "none":
-            quiet_window(value)
-        return value
-
-
-def quiet_window(value: str) -> tuple[int, int] | None:
-    """``"21:00-08:00"`` → (1260, 480) minutes; may wrap midnight; ``"none"`` → None."""
-    from .hours import parse_clock
-
-    if value.strip().lower() == "none":
-        return None
-    parts = [p for p in re.split(r"\s*-\s*", value.strip()) if p]
-    if len(parts) != 2:
-        raise PydanticCustomError("bad_quiet_hours", "write quiet hours as HH:MM-HH:MM, e.g. 21:00-08:00, or 'none'")
-    try:
-        start, end = parse_clock(parts[0]) % 1440, parse_clock(parts[1]) % 1440
-    except ValueError as error:
-        raise PydanticCustomError("bad_quiet_hours", str(error)) from None
-    if start == end:
-        raise PydanticCustomError("bad_quiet_hours", "quiet hours start and end at the same time; use 'none' instead")
-    return start, end
-
-
-class EmailSettings(_Model):
-    """SendGrid sender settings."""
-
-    from_: EmailAddress = Field(alias="from")
-    from_name: str | None = None
-    reply_to: EmailAddress | None = None
-    unsubscribe_group: int | None = Field(None, ge=1, description="SendGrid unsubscribe group id (asm.group_id).")
-    region: Literal["global", "eu"] = Field("global", description="'eu' sends through SendGrid's EU host.")
-    rate: float | None = Field(None, gt=0, description="Requests per second at most.")
-
-
-class BannerSettings(_Model):
-    """Where the site banner JSON is written."""
-
-    path: str = Field(description="Output file, relative to the playbook.")
-
-
-class VoiceSettings(_Model):
-    """Twilio Programmable Voice: calls that read the notice aloud. Credentials come from the environment."""
-
-    from_: str = Field(alias="from", description="Caller id: a Twilio number of the account, E.164.")
-    languages: dict[LocaleCode, Annotated[str, AfterValidator(_check_language_tag)]] = Field(
-        default_factory=dict, description="<Say language> per locale, e.g. {en: en-US}; default sv-SE, en-GB …")
-    voices: dict[LocaleCode, str] = Field(
-        default_factory=dict,
-        description="<Say voice> per locale, e.g. {sv: Polly.Astrid, el: Google.el-GR-Standard-A}.")
-    max_seconds: int = Field(60, ge=10, le=600, description="Longest one reading of the message may take.")
-    words_per_minute: dict[LocaleCode, int] = Field(
-        default_factory=dict, description="Speaking rate per locale for the length check; default 150 (en) …")
-    status_callback: HttpUrl | None = Field(
-        None, description="Twilio posts the call's outcome here (completed, busy, no-answer, failed).")
-    replay_url: HttpUrl = Field(
-        "https://twimlets.com/echo",
-        description="Where 'press 1 to hear it again' goes: a URL answering with the TwiML in its Twiml "
-                    "parameter (Twilio's echo Twimlet), so no web server of yours is needed.")
-    quiet_hours: str = Field(
-        "21:00-08:00", description="No non-critical calls in this local-time window; 'none' to disable.")
-    rate: float | None = Field(None, gt=0, description="Calls started per second at most.")
-
-    @field_validator("from_")
-    @classmethod
-    def _caller_id_e164(cls, value: str) -> str:
-        return phone_to_e164(value, None)
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet_hours_shape(cls, value: str) -> str:
-        quiet_window(value)
-        return value
-
-
-class CapSettings(_Model):
-    """OASIS CAP 1.2 output: who the alerts come from and where the ``cap`` channel writes them."""
-
-    path: str | None = Field(None, description="Output file of the cap channel, relative to the playbook.")
-    sender: str | None = Field(
-        None, pattern=r"^[^\s,<&]+$",
-        description="CAP <sender> (no spaces or commas), e.g. alerts@nordvind.example; default: the website's host.")
-    category: CapCategory = Field("Other", description="CAP <category> of every notice (Infra for a utility).")
-    languages: dict[LocaleCode, Annotated[str, AfterValidator(_check_language_tag)]] = Field(
-        default_factory=dict, description="BCP 47 tag per locale, e.g. {en: en-US}; default sv-SE, da-DK, en-GB …")
-
-
-class Providers(_Model):
-    sms: SmsSettings | None = None
-    email: EmailSettings | None = None
-    banner: BannerSettings | None = None
-    voice: VoiceSettings | None = None
-    cap: CapSettings | None = None
-
-
 class Playbook(_Model):
     """A crisis playbook: who we are, how to reach us, and what to say."""
 
@@ -469,15 +246,7 @@ class Playbook(_Model):
         return list(self.inquiries) if chosen is None else chosen
 
 
-def _located(
-    kind: str, message: str, subpath: tuple[str | int, ...], context: dict[str, Any] | None = None
-) -> PydanticCustomError:
-    """An error whose place is ``subpath`` below the model that raised it."""
-    return PydanticCustomError(kind, message, {**(context or {}), "subpath": subpath})
-
-
 def playbook_json_schema() -> dict[str, Any]:
     schema = Playbook.model_json_schema(mode="validation", by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-
