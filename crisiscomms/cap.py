@@ -155,10 +155,12 @@ def incident_of(notice_id: str, notice: Notice) -> str:
     return notice.clears or notice_id
 
 
-def build_cap_alert(renderer: NoticeRenderer, *, exercise: bool = False, previous: PreviousAlert | None = None,
-                    previous_source: Path | None = None) -> CapAlert:
+def build_cap_alert(renderer: NoticeRenderer, *, exercise: bool | None = None,
+                    previous: PreviousAlert | None = None, previous_source: Path | None = None) -> CapAlert:
     """The CAP 1.2 alert of the renderer's notice as of ``renderer.sent_at``; ``previous`` is the
-    earlier alert (read from ``previous_source``, named in errors)."""
+    earlier alert (read from ``previous_source``, named in errors). ``exercise`` (default: the
+    renderer's) makes the status Exercise."""
+    exercise = renderer.exercise if exercise is None else exercise
     playbook, notice, notice_id = renderer.playbook, renderer.notice, renderer.notice_id
     timezone = playbook.organisation.timezone
     sender = cap_sender(playbook)
@@ -276,7 +278,7 @@ def write_cap_alert(alert: CapAlert, path: Path) -> None:
 
 
 def alert_for_notice(renderer: NoticeRenderer, out: Path | None, previous_path: Path | None, *,
-                     exercise: bool = False) -> CapAlert:
+                     exercise: bool | None = None) -> CapAlert:
     """The alert of the renderer's notice, placed in the chain of the earlier one
     (``previous_path``, by default the ``out`` file it replaces)."""
     source = previous_path or out
@@ -284,7 +286,7 @@ def alert_for_notice(renderer: NoticeRenderer, out: Path | None, previous_path: 
     return build_cap_alert(renderer, exercise=exercise, previous=previous, previous_source=source)
 
 
-def planned_cap_document(renderer: NoticeRenderer, path: Path, *, exercise: bool = False) -> dict[str, Any]:
+def planned_cap_document(renderer: NoticeRenderer, path: Path, *, exercise: bool | None = None) -> dict[str, Any]:
     """The ``cap`` channel's message body, built when the send is planned (a Cancel without its
     earlier alert fails the plan, dry run included): what :mod:`crisiscomms.channels.cap` writes."""
     alert = alert_for_notice(renderer, path, None, exercise=exercise)

@@ -28,7 +28,7 @@ def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> lis
     checks = (
         _check_locales, _check_localized_texts, _check_references, _check_providers, _check_variable_names,
         _check_overlapping_exceptions,
-        _check_live_person, _check_coverage, _check_critical_notices, _check_files,
+        _check_live_person, _check_coverage, _check_critical_notices, _check_files, _check_exercise,
     )
     found: list[Diagnostic] = []
     for check in checks:
@@ -251,6 +251,23 @@ def _check_critical_notices(playbook: Playbook, source: SourceMap, _: Path) -> I
             yield _error(source, ("notices", nid, "severity"),
                          f"critical notice '{nid}' shows no route that is open 24/7; give one of its "
                          "inquiries a route with 'hours: always' (and no closing exceptions)")
+
+
+def _check_exercise(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:
+    exercise = playbook.exercise
+    if exercise is None:
+        return
+    if exercise.file is not None and not (base_dir / exercise.file).is_file():
+        yield _error(source, ("exercise", "file"), f"exercise file '{exercise.file}' does not exist")
+    banner = playbook.providers.banner
+    if exercise.banner_path is not None and banner is not None \
+            and (base_dir / exercise.banner_path).resolve() == (base_dir / banner.path).resolve():
+        yield _error(source, ("exercise", "banner_path"),
+                     "the exercise banner_path is the production banner path; an exercise must never replace "
+                     "the real banner")
+    uses_banner = any("banner" in notice.channels for notice in playbook.notices.values())
+    if exercise.banner_path is None and uses_banner:
+        yield _warning(source, ("exercise",), "no exercise banner_path: exercises will not write a banner")
 
 
 def _check_files(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:

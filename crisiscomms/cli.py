@@ -408,7 +408,8 @@ def banner_assets(out_dir: Path) -> None:
 @click.option("--previous", type=click.Path(path_type=Path, dir_okay=False),
               help="The earlier CAP alert this one updates or cancels (default: the file --out replaces).")
 @click.option("--at", "at_text", metavar="TIME", help="Issue time, ISO 8601 (default: now).")
-@click.option("--exercise", is_flag=True, help="status Exercise: a rehearsal, not a real event.")
+@click.option("--exercise", is_flag=True,
+              help="status Exercise, every text marked (ÖVNING: …): a rehearsal, not a real event.")
 def cap_command(playbook: Path, notice_id: str, out: Path | None, previous: Path | None, at_text: str | None,
                 exercise: bool) -> None:
     """Write a notice as an OASIS CAP 1.2 alert, one <info> per language.
@@ -426,9 +427,9 @@ def cap_command(playbook: Path, notice_id: str, out: Path | None, previous: Path
 
     session = open_notice(playbook, notice_id)
     at = parse_moment(at_text, session.playbook.organisation.timezone)
-    renderer = NoticeRenderer.for_playbook(session.playbook, session.base_dir, notice_id, at)
+    renderer = NoticeRenderer.for_playbook(session.playbook, session.base_dir, notice_id, at, exercise=exercise)
     target = out or default_cap_path(session.playbook, session.base_dir)
-    alert = alert_for_notice(renderer, target, previous, exercise=exercise)
+    alert = alert_for_notice(renderer, target, previous)
     if target is None:
         click.echo(alert.xml.decode("utf-8"), nl=False)
         return

@@ -3,8 +3,11 @@
 The YAML file is this model's serialisation; ``crisiscomms schema`` prints
 the JSON Schema generated from it. Validation of single values happens here
 (types, times, zones, URLs, phone numbers); cross-references and the crisis
-checks that need the whole playbook live in :mod:`crisiscomms.checks`.
+checks that need the whole playbook live in :mod:`crisiscomms.checks`. The value
+types are in :mod:`crisiscomms.playbook_fields`, the ``providers:`` settings in
+:mod:`crisiscomms.provider_settings`; both are re-exported here.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -49,12 +52,15 @@ from .provider_settings import (
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_EXERCISE_MARKERS",
     "FORMAT_VERSION",
     "SEVERITIES",
     "BannerSettings",
     "CapSettings",
     "ChannelName",
     "EmailSettings",
+    "Exercise",
+    "ExerciseRecipient",
     "HoursException",
     "Inquiry",
     "Link",
@@ -215,6 +221,57 @@ class Notice(_Model):
         return value
 
 
+#: The marker every exercise message starts with, per locale (``exercise.marker`` overrides).
+DEFAULT_EXERCISE_MARKERS: dict[str, str] = {
+    "en": "EXERCISE", "sv": "ÖVNING", "da": "ØVELSE", "nb": "ØVELSE", "nn": "ØVING", "nl": "OEFENING", "el": "ΑΣΚΗΣΗ",
+}
+
+
+class ExerciseRecipient(_Model):
+    """One person who takes part in an exercise (the crisis team, volunteers): they get every exercise message."""
+
+    name: str = ""
+    phone: str | None = Field(
+        None, description="Stored as E.164; national numbers are read in the organisation's country.")
+    email: EmailAddress | None = None
+    locale: LocaleCode | None = Field(None, description="Default: the organisation's default locale.")
+    timezone: TimeZoneName | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_to_e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else phone_to_e164(value, (info.context or {}).get("region"))
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ExerciseRecipient:
+        if self.phone is None and self.email is None:
+            raise _located("exercise_recipient", "an exercise recipient needs 'phone' or 'email'", ())
+        return self
+
+
+class Exercise(_Model):
+    """Rehearsals (``--exercise``): only these people are messaged, and every message says it is an exercise."""
+
+    recipients: list[ExerciseRecipient] = Field(default_factory=list, description="Who takes part.")
+    file: str | None = Field(
+        None, description="Or: a CSV or JSON Lines file of who takes part, in the audience format, relative to "
+                          "this file.")
+    marker: Localized | None = Field(
+        None, description="What every exercise message starts with; default EXERCISE, ÖVNING, ØVELSE, OEFENING, "
+                          "ΑΣΚΗΣΗ by locale.")
+    sendgrid_sandbox: bool = Field(False, description="Send exercise e-mail in SendGrid's sandbox mode (nothing "
+                                                      "is delivered).")
+    banner_path: str | None = Field(
+        None, description="Where an exercise writes the banner, relative to this file; never the production path.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Exercise:
+        if bool(self.recipients) == (self.file is not None):
+            raise _located("exercise_recipients", "give the exercise's 'recipients' or a 'file' of them, not both "
+                                                  "and not neither", ())
+        return self
+
+
 class Playbook(_Model):
     """A crisis playbook: who we are, how to reach us, and what to say."""
 
@@ -231,6 +288,7 @@ class Playbook(_Model):
     links: list[Link] = Field(default_factory=list)
     notices: dict[Id, Notice] = Field(min_length=1)
     providers: Providers = Field(default_factory=Providers)
+    exercise: Exercise | None = Field(None, description="Who takes part in rehearsals, and how they are marked.")
     suppression: list[str] = Field(default_factory=list, description="Opt-out lists, relative to this file.")
     audience_fields: list[Id] = Field(
         default_factory=list,

@@ -83,6 +83,7 @@ class NoticeRenderer:
     store: TemplateStore
     sent_at: dt.datetime
     reuse: bool = True  # reuse renders that do not mention the recipient (off when each is rendered once)
+    exercise: bool = False  # every content starts with the exercise marker (crisiscomms.exercise)
     _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
     _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -90,9 +91,10 @@ class NoticeRenderer:
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
-                     *, store: TemplateStore | None = None) -> NoticeRenderer:
-        """A renderer; pass ``store`` to share compiled templates between renderers of one playbook."""
-        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at)
+                     *, store: TemplateStore | None = None, exercise: bool = False) -> NoticeRenderer:
+        """A renderer; pass ``store`` to share compiled templates between renderers of one playbook,
+        ``exercise`` to mark every message as an exercise."""
+        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at, exercise=exercise)
 
     @cached_property
     def notice(self) -> Notice:
@@ -116,6 +118,10 @@ class NoticeRenderer:
         if recipient is not None:
             context["recipient"] = recipient
         content = self._build(channel, [self.store.render(n, context) for n in names])
+        if self.exercise:
+            from .exercise import exercise_marker, mark_content
+
+            content = mark_content(content, exercise_marker(self.playbook, locale))
         if reusable:
             self._reused[key] = content
         return content
