@@ -289,29 +289,3 @@ def test_end_to_end_against_the_standin() -> None:
             assert standin.call_count_by_to()["+46899999999"] == 1
 
     run(scenario)
-
-
-def test_standin_fetch_and_list_calls() -> None:
-    async def scenario() -> None:
-        async with run_standin() as standin, make_http_client() as http:
-            base = f"{standin.twilio_url}/2010-04-01/Accounts/{SID}/Calls"
-            auth = (SID, TOKEN)
-            created = await http.post(base + ".json", data={"To": TO, "From": CALLER, "Twiml": "<Response/>"},
-                                      auth=auth)
-            assert created.status_code == 201 and created.json()["status"] == "queued"
-            sid = created.json()["sid"]
-            fetched = await http.get(f"{base}/{sid}.json", auth=auth)
-            assert (fetched.status_code, fetched.json()["to"]) == (200, TO)
-            listed = await http.get(base + ".json", params={"To": TO, "From": CALLER}, auth=auth)
-            assert [c["sid"] for c in listed.json()["calls"]] == [sid]
-            later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat()
-            none = await http.get(base + ".json", params={"To": TO, "StartTime>": later}, auth=auth)
-            assert none.json()["calls"] == []
-            missing = await http.post(base + ".json", data={"To": TO, "From": CALLER}, auth=auth)
-            assert (missing.status_code, missing.json()["code"]) == (400, 21205)
-            bad_from = await http.post(base + ".json", data={"To": TO, "From": "Nordvind", "Twiml": "<Response/>"},
-                                       auth=auth)
-            assert (bad_from.status_code, bad_from.json()["code"]) == (400, 21212)
-            assert standin.snapshot()["calls"][0]["twiml"] == "<Response/>"
-
-    run(scenario)
