@@ -70,7 +70,23 @@ def check_templates(loaded: LoadedPlaybook) -> list[Diagnostic]:
         for locale in playbook.organisation.locales:
             for channel in notice.channels:
                 found.update(_check_one(renderers, playbook, _Place(notice_id, channel, locale)))
+        if playbook.exercise is not None and not any(d.severity == "error" for d in found):
+            exercise = NoticeRenderer(playbook, notice_id, store, renderers[0].sent_at, reuse=False, exercise=True)
+            found.update(_exercise_fit(exercise, playbook, notice_id))
     return sorted(found, key=lambda d: (d.path, d.line, d.message))
+
+
+def _exercise_fit(renderer: NoticeRenderer, playbook: Playbook, notice_id: str) -> Iterator[Diagnostic]:
+    """The same size checks with the exercise marker in front: warnings (an exercise still goes out)."""
+    for locale in playbook.organisation.locales:
+        for channel in renderer.notice.channels:
+            if channel == "cap":
+                continue
+            recipient = None if channel == "banner" else sample_recipient(playbook, locale)
+            content = renderer.render(channel, locale, playbook.organisation.timezone, recipient)
+            for found in _fit(content, renderer, _Place(notice_id, channel, locale)):
+                yield Diagnostic(found.path, found.line, found.column, "warning",
+                                 f"with the exercise marker: {found.message}")
 
 
 def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:

@@ -87,7 +87,7 @@ def test_storm_alert_fields() -> None:
         "Nordvind Energi", "https://nordvind.example/avbrott", "Störningsjouren: +46 8 465 004 10 (dygnet runt)",
         "Göteborg och norra Halland"]
     assert swedish.findtext("cap:headline", namespaces=NS) == (
-        "Strömavbrott i Göteborg och norra Halland – vi arbetar för att få tillbaka strömmen")
+        "Strömavbrott i Göteborg och norra Halland – vi jobbar för att få tillbaka strömmen")
     assert swedish.findtext("cap:description", namespaces=NS).startswith(
         "Stormen har orsakat strömavbrott i Göteborg och norra Halland.")
 

@@ -141,3 +141,15 @@ def test_an_exercise_cap_alert_is_marked_and_valid() -> None:
     assert root.findtext("cap:status", namespaces=ns) == "Exercise"
     assert [h.text.split(":")[0] for h in root.findall("cap:info/cap:headline", ns)] == [
         "EXERCISE", "ÖVNING", "ØVELSE", "ØVELSE", "OEFENING", "ΑΣΚΗΣΗ"]
+
+
+def test_validate_warns_when_the_marker_makes_a_text_too_long(tmp_path: Path) -> None:
+    path = variant(tmp_path, "  sendgrid_sandbox: true",
+                   "  marker: {sv: ÖVNING ÖVNING ÖVNING ÖVNING ÖVNING}\n  sendgrid_sandbox: true")
+    result = run_cli("validate", str(path))
+    assert result.code == 0  # warnings: an exercise still goes out
+    assert ("templates/storm-outage/sv/banner_title.txt: warning: with the exercise marker: banner title is 118 "
+            "characters; at most 90 fit the one-line bar") in result.stdout
+    assert ("templates/storm-outage/el/sms.txt: warning: with the exercise marker: SMS in el is 3 segments (UCS-2, "
+            "160 characters); notice 'storm-outage' allows 2 (sms_segments)") in result.stdout
+    assert run_cli("validate", "--strict", str(path)).code == 1
