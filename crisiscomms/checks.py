@@ -17,6 +17,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic
 from .hours import DAY_NAMES, OpeningHours, uncovered_intervals, zone_info
 from .playbook import Playbook
+from .speech import check_voice_languages
 from .yamlsource import PathKey, SourceMap
 
 # A week without a DST change, used to compare weekly schedules.
@@ -28,7 +29,7 @@ def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> lis
         _check_locales, _check_localized_texts, _check_references, _check_providers, _check_receipts,
         _check_variable_names,
         _check_overlapping_exceptions, _check_segment_budgets,
-        _check_live_person, _check_coverage, _check_critical_notices, _check_files,
+        _check_live_person, _check_coverage, _check_critical_notices, _check_files, _check_exercise,
     )
     found: list[Diagnostic] = []
     for check in checks:
@@ -120,6 +121,10 @@ def _check_references(playbook: Playbook, source: SourceMap, _: Path) -> Iterato
                 yield _error(source, ("notices", nid, "inquiries", index),
                              f"inquiry '{name}' is not defined under 'inquiries'"
                              f"{_did_you_mean(name, playbook.inquiries)}")
+        if notice.clears is not None and (notice.clears not in playbook.notices or notice.clears == nid):
+            what = "itself" if notice.clears == nid else f"'{notice.clears}', which is not a notice"
+            yield _error(source, ("notices", nid, "clears"),
+                         f"notice '{nid}' clears {what}{_did_you_mean(notice.clears, playbook.notices)}")
 
 
 def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
@@ -128,6 +133,10 @@ def _check_providers(playbook: Playbook, source: SourceMap, _: Path) -> Iterator
             if getattr(playbook.providers, channel) is None:
                 yield _error(source, ("notices", nid, "channels", index),
                              f"notice '{nid}' uses {channel}, but 'providers' has no '{channel}' section")
+            elif channel == "cap" and playbook.providers.cap is not None and not playbook.providers.cap.path:
+                yield _error(source, ("providers", "cap"),
+                             f"notice '{nid}' uses cap, but 'providers: cap' has no 'path' to write the alert to")
+    yield from check_voice_languages(playbook, source)
 
 
 def _check_receipts(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
@@ -283,6 +292,23 @@ def _no_person_around_the_clock(playbook: Playbook, nid: str, shown_routes: list
     shown = f" ({'; '.join(found)})" if found else ""
     return (f"critical notice '{nid}' shows no route that a person answers 24/7{shown}; give one of its "
             "inquiries a route with 'live_person: true' and 'hours: always' (and no closing exceptions)")
+
+
+def _check_exercise(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:
+    exercise = playbook.exercise
+    if exercise is None:
+        return
+    if exercise.file is not None and not (base_dir / exercise.file).is_file():
+        yield _error(source, ("exercise", "file"), f"exercise file '{exercise.file}' does not exist")
+    banner = playbook.providers.banner
+    if exercise.banner_path is not None and banner is not None \
+            and (base_dir / exercise.banner_path).resolve() == (base_dir / banner.path).resolve():
+        yield _error(source, ("exercise", "banner_path"),
+                     "the exercise banner_path is the production banner path; an exercise must never replace "
+                     "the real banner")
+    uses_banner = any("banner" in notice.channels for notice in playbook.notices.values())
+    if exercise.banner_path is None and uses_banner:
+        yield _warning(source, ("exercise",), "no exercise banner_path: exercises will not write a banner")
 
 
 def _check_files(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:

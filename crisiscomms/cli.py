@@ -474,6 +474,43 @@ def banner_withdraw(playbook: Path, banner_out: Path | None, at_text: str | None
     click.echo(visible(f"Withdrew the banner: {written.path} now says there is no notice."))
 
 
+@cli.command("cap")
+@click.argument("playbook", type=click.Path(path_type=Path))
+@click.option("--notice", "notice_id", required=True, help="Id of the notice to publish.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the alert here, atomically (default: the playbook's providers.cap.path, else stdout).")
+@click.option("--previous", type=click.Path(path_type=Path, dir_okay=False),
+              help="The earlier CAP alert this one updates or cancels (default: the file --out replaces).")
+@click.option("--at", "at_text", metavar="TIME", help="Issue time, ISO 8601 (default: now).")
+@click.option("--exercise", is_flag=True,
+              help="status Exercise, every text marked (ÖVNING: …): a rehearsal, not a real event.")
+def cap_command(playbook: Path, notice_id: str, out: Path | None, previous: Path | None, at_text: str | None,
+                exercise: bool) -> None:
+    """Write a notice as an OASIS CAP 1.2 alert, one <info> per language.
+
+    An all-clear notice (clears: ID) becomes a Cancel of the earlier alert, a
+    notice issued again an Update of its earlier alert.
+
+    \b
+    Example:
+      crisiscomms cap playbooks/nordvind-storm.yaml --notice storm-outage --out site/cap/storm.xml
+    """
+    from .cap import alert_for_notice, default_cap_path, write_cap_alert
+    from .render import NoticeRenderer
+    from .session import open_notice, parse_moment
+
+    session = open_notice(playbook, notice_id)
+    at = parse_moment(at_text, session.playbook.organisation.timezone)
+    renderer = NoticeRenderer.for_playbook(session.playbook, session.base_dir, notice_id, at, exercise=exercise)
+    target = out or default_cap_path(session.playbook, session.base_dir)
+    alert = alert_for_notice(renderer, target, previous)
+    if target is None:
+        click.echo(alert.xml.decode("utf-8"), nl=False)
+        return
+    write_cap_alert(alert, target)
+    click.echo(f"CAP 1.2 {alert.msg_type} ({alert.status}) {alert.identifier} written to {target}", err=True)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; the one place that maps errors to messages and exit codes."""
     try:

@@ -16,7 +16,7 @@ from .campaign.send import Preparation, SendOutcome, next_steps
 from .ledger.base import Decision
 from .plan import PlanSummary
 from .preview import Preview
-from .render import BannerContent, EmailContent, SmsContent
+from .render import BannerContent, EmailContent, SmsContent, VoiceContent
 from .report import ReportRow
 from .safetext import visible
 
@@ -90,7 +90,7 @@ def print_preview(preview: Preview, console: Console) -> None:
         console.print(Panel(Group(*parts), title=literal(locale_preview.locale, "bold"), expand=True))
 
 
-def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
+def _content_table(content: SmsContent | EmailContent | BannerContent | VoiceContent) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="dim", no_wrap=True)
     table.add_column()
@@ -102,6 +102,8 @@ def _content_table(content: SmsContent | EmailContent | BannerContent) -> Table:
     elif isinstance(content, EmailContent):
         table.add_row("subject", literal(content.subject))
         table.add_row("text", literal(content.text.rstrip()))
+    elif isinstance(content, VoiceContent):
+        table.add_row("said", literal(content.text))
     else:
         table.add_row("title", literal(content.title))
         table.add_row("body", literal(content.body))

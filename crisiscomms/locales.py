@@ -9,7 +9,7 @@ rows uses a handful of distinct spellings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
@@ -69,3 +69,21 @@ def _candidates(locale: Locale) -> list[str]:
 def is_known_locale(code: str) -> bool:
     """True when Babel knows ``code`` (``en``, ``sv_SE``, ``nb-NO`` …)."""
     return _parse(code) is not None
+
+
+#: The region a bare language code is spoken in by default, for BCP 47 tags
+#: (CAP ``<language>``, Twilio ``<Say language>``). A playbook overrides them
+#: per provider (``languages: {en: en-US}``).
+DEFAULT_REGIONS: dict[str, str] = {
+    "sv": "SE", "da": "DK", "nb": "NO", "no": "NO", "nn": "NO", "nl": "NL", "el": "GR", "en": "GB",
+    "fi": "FI", "de": "DE", "fr": "FR", "es": "ES", "it": "IT", "pl": "PL", "pt": "PT", "is": "IS",
+}
+
+
+def language_tag(locale: str, overrides: Mapping[str, str] | None = None) -> str:
+    """The BCP 47 tag of a playbook locale: ``sv`` → ``sv-SE``, ``en_US`` → ``en-US``, unless ``overrides`` says."""
+    if overrides and locale in overrides:
+        return overrides[locale]
+    language, _, territory = locale.replace("-", "_").partition("_")
+    region = territory.upper() or DEFAULT_REGIONS.get(language.lower())
+    return f"{language.lower()}-{region}" if region else language.lower()

@@ -22,10 +22,11 @@ import phonenumbers
 
 from .audience import AudienceOptions, KeySet, MalformedRow, Recipient, address_key, open_audience
 from .banner import build_banner_document
+from .cap import default_cap_path, planned_cap_document
 from .errors import AudienceError, UsageError
 from .hours import zone_info
 from .playbook import quiet_window
-from .render import CHANNEL_FILES, BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .render import CHANNEL_FILES, BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, VoiceContent
 from .session import NoticeSession, campaign_key
 from .smsenc import analyse
 from .suppression import Suppression, load_suppression
@@ -40,6 +41,7 @@ class SkipReason(enum.StrEnum):
     DUPLICATE = "duplicate"
     NO_ADDRESS = "no_address"
     NOT_CONSENTED = "not_consented"
+    REACHED_BY_SMS = "reached_by_sms"  # voice: a mobile that gets the SMS is not called unless it asks for calls
     MALFORMED_ROW = "malformed_row"
     NOT_TARGETED = "not_targeted"
 
@@ -117,6 +119,7 @@ class Planner:
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
         self.targeting = Targeting.of(session.notice.audience.conditions, request.where)
+        self.call_quiet = self._call_quiet_window()
         self._seen = KeySet()
 
     @property
@@ -141,10 +144,16 @@ class Planner:
             return None
         return quiet_window(sms.quiet_hours)
 
+    def _call_quiet_window(self) -> tuple[int, int] | None:
+        voice = self.session.playbook.providers.voice
+        if self.request.ignore_quiet_hours or self.session.notice.severity == "critical" or voice is None:
+            return None
+        return quiet_window(voice.quiet_hours)
+
     def items(self) -> Iterator[PlanItem]:
         """Every planned and skipped message; the banner first, then the audience in file order."""
         playbook = self.session.playbook
-        person_channels = [c for c in self.channels if c != "banner"]
+        person_channels = [c for c in self.channels if c not in ("banner", "cap")]
         options = AudienceOptions(self.region, playbook.organisation.timezone,
                                   tuple(playbook.organisation.locales), playbook.organisation.default_locale)
         with open_audience(self.request.audience, options) as audience:
@@ -154,6 +163,11 @@ class Planner:
                 document = build_banner_document(self.renderer)
                 yield PlannedMessage("banner", 0, "banner", str(banner_path), playbook.organisation.default_locale,
                                      playbook.organisation.timezone, lambda: document, view=document)
+            cap_path = default_cap_path(playbook, self.session.base_dir) if "cap" in self.channels else None
+            if cap_path is not None:
+                cap_document = planned_cap_document(self.renderer, cap_path)
+                yield PlannedMessage("cap", 0, "cap", str(cap_path), playbook.organisation.default_locale,
+                                     playbook.organisation.timezone, lambda: cap_document, view=cap_document)
             for row in audience:
                 if isinstance(row, MalformedRow):
                     for channel in person_channels:
@@ -179,11 +193,13 @@ class Planner:
             return SkippedMessage(person.line, person.id, channel, address_or_skip, detail)
         address = address_or_skip
         key = address_key(channel, address, self.region)
-        if key in self.suppression:
+        if address_key("sms" if channel == "voice" else channel, address, self.region) in self.suppression:
             return SkippedMessage(person.line, person.id, channel, SkipReason.SUPPRESSED)
         if not self._seen.add(key):
             return SkippedMessage(person.line, person.id, channel, SkipReason.DUPLICATE)
         not_before = self._not_before(person.timezone) if channel == "sms" else None
+        if channel == "voice" and self.call_quiet:
+            not_before = quiet_hours_end(self.request.at, person.timezone, self.call_quiet)
         view = _recipient_view(person)
         return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone,
                               partial(self._render, channel, person.locale, person.timezone, view), not_before,
@@ -195,6 +211,8 @@ class Planner:
     def _address(self, person: Recipient, channel: str) -> str | SkipReason:
         if person.channels is not None and channel not in person.channels:
             return SkipReason.NOT_CONSENTED
+        if channel == "voice":
+            return call_address(person, asked=person.channels is not None, sms_planned="sms" in self.channels)
         if channel == "sms":
             if person.phone_problem:
                 return SkipReason(person.phone_problem)
@@ -205,6 +223,15 @@ class Planner:
 
     def _not_before(self, timezone: str) -> dt.datetime | None:
         return quiet_hours_end(self.request.at, timezone, self.quiet) if self.quiet else None
+
+
+def call_address(person: Recipient, *, asked: bool, sms_planned: bool) -> str | SkipReason:
+    """Whom a notice with ``voice`` calls: who asked for calls, who has no mobile, everyone when no SMS goes out."""
+    if person.phone is None:
+        return SkipReason(person.phone_problem) if person.phone_problem else SkipReason.NO_ADDRESS
+    if asked or person.phone_problem == "not_mobile" or not sms_planned:
+        return person.phone
+    return SkipReason.REACHED_BY_SMS
 
 
 def quiet_hours_end(at: dt.datetime, timezone: str, window: tuple[int, int]) -> dt.datetime | None:
@@ -231,7 +258,7 @@ def choose_channels(session: NoticeSession, requested: tuple[str, ...]) -> tuple
         return notice_channels
     unknown = [c for c in requested if c not in CHANNEL_FILES]
     if unknown:
-        raise UsageError(f"--channels: unknown channel {', '.join(unknown)} (channels: sms, email, banner)")
+        raise UsageError(f"--channels: unknown channel {', '.join(unknown)} (channels: {', '.join(CHANNEL_FILES)})")
     outside = [c for c in requested if c not in notice_channels]
     if outside:
         raise UsageError(f"--channels: notice '{session.notice_id}' does not use {', '.join(outside)} "
@@ -311,8 +338,8 @@ class PlanSummary:
             "skipped": dict(sorted(self.skipped.items())),
             "skipped_details": {reason: dict(sorted(details.items()))
                                 for reason, details in sorted(self.skipped_details.items())},
-            "deferred": {"sms": self.deferred["sms"]},
-            "locales": {loc: {c: counts[c] for c in self.channels if c != "banner"}
+            "deferred": {c: self.deferred[c] for c in ("sms", "voice") if c == "sms" or c in self.channels},
+            "locales": {loc: {c: counts[c] for c in self.channels if c not in ("banner", "cap")}
                         for loc, counts in sorted(self.locales.items())},
             "sms_segments": self.sms_segments,
             "estimated_cost": {"amount": round(self.cost, 2), "currency": self.currency,
@@ -362,6 +389,8 @@ def _content_fields(content: Content | dict[str, Any]) -> dict[str, Any]:
         return {"kind": "sms", "text": content.text}
     if isinstance(content, EmailContent):
         return {"kind": "email", "subject": content.subject, "text": content.text, "html": content.html}
+    if isinstance(content, VoiceContent):
+        return {"kind": "voice", "text": content.text}
     return {"kind": "banner", "title": content.title, "body": content.body}
 
 
@@ -373,6 +402,8 @@ def _content_from(sample: dict[str, Any]) -> Content | dict[str, Any]:
         return SmsContent(sample["text"], analyse(sample["text"]))
     if kind == "email":
         return EmailContent(sample["subject"], sample["text"], sample["html"])
+    if kind == "voice":
+        return VoiceContent(sample["text"])
     return BannerContent(sample["title"], sample["body"])
 
 

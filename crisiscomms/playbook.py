@@ -3,160 +3,85 @@
 The YAML file is this model's serialisation; ``crisiscomms schema`` prints
 the JSON Schema generated from it. Validation of single values happens here
 (types, times, zones, URLs, phone numbers); cross-references and the crisis
-checks that need the whole playbook live in :mod:`crisiscomms.checks`.
+checks that need the whole playbook live in :mod:`crisiscomms.checks`. The value
+types are in :mod:`crisiscomms.playbook_fields`, the ``providers:`` settings in
+:mod:`crisiscomms.provider_settings`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-import phonenumbers
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .hours import DatedHours, DayGivenTwice, OpeningHours, WeeklySchedule, parse_day_hours
+from .playbook_fields import (
+    CHANNELS,
+    FORMAT_VERSION,
+    SEVERITIES,
+    CapCategory,
+    ChannelName,
+    CountryCode,
+    EmailAddress,
+    HttpUrl,
+    Id,
+    LinkKind,
+    LocaleCode,
+    Localized,
+    RouteKind,
+    Severity,
+    TimeZoneName,
+    WeeklyHours,
+    _check_day_hours,
+    _located,
+    _Model,
+    localized_text,
+    phone_to_e164,
+    quiet_window,
 )
-from pydantic_core import PydanticCustomError
-
-from .hours import (
-    DatedHours,
-    DayGivenTwice,
-    OpeningHours,
-    WeeklySchedule,
-    is_valid_timezone,
-    parse_day_hours,
-    parse_day_spec,
+from .provider_settings import (
+    MAX_SMS_VALIDITY,
+    BannerSettings,
+    CapSettings,
+    EmailSettings,
+    Providers,
+    SmsSettings,
+    VoiceSettings,
+    parse_duration,
 )
-from .locales import is_known_locale
 
-FORMAT_VERSION = 1
-SEVERITIES = ("info", "warning", "critical")
-CHANNELS = ("sms", "email", "banner")
-
-Severity = Literal["info", "warning", "critical"]
-ChannelName = Literal["sms", "email", "banner"]
-RouteKind = Literal["phone", "sms", "chat", "portal", "email", "social", "web"]
-LinkKind = Literal["self_help", "public_assistance", "status", "other"]
-
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-
-
-def _check_id(value: str) -> str:
-    if not _ID.match(value):
-        raise PydanticCustomError(
-            "bad_id", "'{value}' is not a usable id; use lower-case letters, digits, '-' and '_'",
-            {"value": value})
-    return value
-
-
-def _check_timezone(value: str) -> str:
-    if not is_valid_timezone(value):
-        raise PydanticCustomError(
-            "bad_timezone", "'{value}' is not an IANA time zone; write it like Europe/Stockholm",
-            {"value": value})
-    return value
-
-
-def _check_locale(value: str) -> str:
-    if not is_known_locale(value):
-        raise PydanticCustomError(
-            "bad_locale", "'{value}' is not a language code; use codes like en, sv, da, nb, nl, el",
-            {"value": value})
-    return value.replace("-", "_")
-
-
-def _check_http_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/?#]+\.[^\s/?#]+([/?#]\S*)?$", value):
-        raise PydanticCustomError(
-            "bad_url", "'{value}' is not a web address; it must start with https:// (or http://)",
-            {"value": value})
-    return value
-
-
-def _check_country(value: str) -> str:
-    upper = value.upper()
-    if upper not in phonenumbers.SUPPORTED_REGIONS:
-        raise PydanticCustomError(
-            "bad_country", "'{value}' is not a two-letter country code like SE, DK, NO, NL, GR, GB",
-            {"value": value})
-    return upper
-
-
-def _check_email(value: str) -> str:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError as error:
-        raise PydanticCustomError(
-            "bad_email", "'{value}' is not an e-mail address: {reason}",
-            {"value": value, "reason": str(error)}) from None
-
-
-def _check_day_spec(value: str) -> str:
-    try:
-        parse_day_spec(value)
-    except ValueError as error:
-        raise PydanticCustomError("bad_days", str(error)) from None
-    return value
-
-
-def _check_day_hours(value: str) -> str:
-    try:
-        parse_day_hours(value)
-    except ValueError as error:
-        raise PydanticCustomError("bad_hours", str(error)) from None
-    return value
-
-
-Id = Annotated[str, AfterValidator(_check_id)]
-TimeZoneName = Annotated[str, AfterValidator(_check_timezone), Field(examples=["Europe/Stockholm"])]
-LocaleCode = Annotated[str, AfterValidator(_check_locale), Field(examples=["en", "sv", "el"])]
-HttpUrl = Annotated[str, AfterValidator(_check_http_url), Field(examples=["https://example.org/status"])]
-CountryCode = Annotated[str, AfterValidator(_check_country), Field(examples=["SE"])]
-EmailAddress = Annotated[str, AfterValidator(_check_email)]
-DaySpec = Annotated[str, AfterValidator(_check_day_spec)]
-DayRanges = Annotated[str, AfterValidator(_check_day_hours), Field(examples=["08:00-20:00", "closed"])]
-
-
-def _by_python_type(value: Any) -> str:
-    return "mapping" if isinstance(value, dict) else "text"
-
-
-Localized = Annotated[
-    Annotated[str, Tag("text")] | Annotated[dict[LocaleCode, str], Tag("mapping")],
-    Discriminator(_by_python_type),
-    Field(description="Text per locale ({en: ..., sv: ...}), or one text for every locale."),
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_EXERCISE_MARKERS",
+    "FORMAT_VERSION",
+    "MAX_SMS_VALIDITY",
+    "SEVERITIES",
+    "BannerSettings",
+    "CapSettings",
+    "ChannelName",
+    "EmailSettings",
+    "Exercise",
+    "ExerciseRecipient",
+    "HoursException",
+    "Inquiry",
+    "Link",
+    "Notice",
+    "NoticeCap",
+    "Organisation",
+    "Playbook",
+    "Providers",
+    "Route",
+    "Severity",
+    "SmsSettings",
+    "VoiceSettings",
+    "localized_text",
+    "parse_duration",
+    "phone_to_e164",
+    "playbook_json_schema",
+    "quiet_window",
 ]
-
-Always = Literal["always", "24/7"]
-WeeklyHours = Annotated[
-    Annotated[Always, Tag("text")] | Annotated[dict[DaySpec, DayRanges], Tag("mapping")],
-    Discriminator(_by_python_type),
-    Field(description="'always', or days to hours: {mon-fri: '08:00-20:00', sat: closed}. "
-                      "Days not named are closed."),
-]
-
-
-def localized_text(value: str | dict[str, str], locale: str, default_locale: str) -> str:
-    """The text of ``value`` for ``locale``, falling back to the default locale."""
-    if isinstance(value, str):
-        return value
-    return value.get(locale) or value.get(default_locale) or next(iter(value.values()), "")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Organisation(_Model):
@@ -251,19 +176,6 @@ def _opening_hours(route: Route, timezone: str) -> OpeningHours:
     return OpeningHours(weekly, exceptions, timezone)
 
 
-def phone_to_e164(value: str, region: str | None) -> str:
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise PydanticCustomError(
-            "bad_phone",
-            "'{value}' is not a valid phone number{where}; write it with the country code, e.g. +46 8 123 456 78",
-            {"value": value, "where": f" in {region}" if region else ""})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 class Inquiry(_Model):
     """A kind of customer need, and the route that serves it best."""
 
@@ -280,7 +192,17 @@ class Link(_Model):
     kind: LinkKind = "other"
 
 
+class NoticeCap(_Model):
+    """How a notice reads as an OASIS CAP 1.2 alert (``crisiscomms cap``, the ``cap`` channel)."""
+
+    event: Localized | None = Field(None, description="CAP <event>, e.g. 'Power outage'; default: the banner title.")
+    area: Localized | None = Field(None, description="CAP <areaDesc>: where, in words; default: no <area>.")
+    category: CapCategory | None = Field(None, description="CAP <category>; default: providers.cap.category.")
+
+
 Approval = Literal["required", "none"]
+
+
 class NoticeAudience(_Model):
     """Whom of the audience a notice reaches: rows whose columns have one of the given values."""
 
@@ -317,6 +239,9 @@ class Notice(_Model):
         description="A different budget for some locales, e.g. {el: 3}: Greek is UCS-2 (67 characters a segment).")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)
+    clears: Id | None = Field(
+        None, description="The notice this one gives the all-clear for: its CAP alert is a Cancel of that one's.")
+    cap: NoticeCap = Field(default_factory=lambda: NoticeCap.model_validate({}))
     approval: Approval | None = Field(
         None, description="'required': a second operator must approve each plan of this notice before it is sent "
                           "(default: the playbook's 'approval').")
@@ -352,118 +277,55 @@ class Notice(_Model):
         return value
 
 
-class SmsSettings(_Model):
-    """Twilio sender settings. Credentials come from the environment, never from here."""
+#: The marker every exercise message starts with, per locale (``exercise.marker`` overrides).
+DEFAULT_EXERCISE_MARKERS: dict[str, str] = {
+    "en": "EXERCISE", "sv": "ÖVNING", "da": "ØVELSE", "nb": "ØVELSE", "nn": "ØVING", "nl": "OEFENING", "el": "ΑΣΚΗΣΗ",
+}
 
-    from_: str | None = Field(None, alias="from", description="Sender number (E.164) or alphanumeric sender id.")
-    messaging_service_sid: str | None = Field(None, pattern=r"^MG[0-9a-fA-F]{32}$")
-    status_callback: HttpUrl | None = Field(
-        None, description="Where Twilio reports delivery (crisiscomms receipts serve's /twilio/status).")
-    receipts: bool = Field(
-        False, description="Delivery receipts are expected: validate warns when no status_callback is set.")
-    validity: SmsValidity | None = Field(
-        None, description="Most time an SMS may wait at Twilio before it is dropped (1s-10h, e.g. '1h'); "
-                          "default and upper bound: the time left until the notice expires.")
-    quiet_hours: str = Field(
-        "21:00-08:00", description="No non-critical SMS in this local-time window; 'none' to disable.")
-    smart_encoding: bool = Field(False, description="Replace curly quotes, dashes and odd spaces by GSM-7 equivalents.")
-    segment_prices: dict[CountryCode, float] = Field(default_factory=dict, description="Price per segment by country.")
-    currency: str = "EUR"
-    rate: float | None = Field(None, gt=0, description="Messages per second at most.")
+
+class ExerciseRecipient(_Model):
+    """One person who takes part in an exercise (the crisis team, volunteers): they get every exercise message."""
+
+    name: str = ""
+    phone: str | None = Field(
+        None, description="Stored as E.164; national numbers are read in the organisation's country.")
+    email: EmailAddress | None = None
+    locale: LocaleCode | None = Field(None, description="Default: the organisation's default locale.")
+    timezone: TimeZoneName | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_to_e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else phone_to_e164(value, (info.context or {}).get("region"))
 
     @model_validator(mode="after")
-    def _one_sender(self) -> SmsSettings:
-        if (self.from_ is None) == (self.messaging_service_sid is None):
-            raise _located("sender", "give exactly one of 'from' and 'messaging_service_sid'", ())
+    def _reachable(self) -> ExerciseRecipient:
+        if self.phone is None and self.email is None:
+            raise _located("exercise_recipient", "an exercise recipient needs 'phone' or 'email'", ())
         return self
 
-    @property
-    def validity_seconds(self) -> int | None:
-        return parse_duration(self.validity) if self.validity is not None else None
 
-    @field_validator("quiet_hours")
-    @classmethod
-    def _quiet_hours_shape(cls, value: str) -> str:
-        if value.strip().lower() != "none":
-            quiet_window(value)
-        return value
+class Exercise(_Model):
+    """Rehearsals (``--exercise``): only these people are messaged, and every message says it is an exercise."""
 
+    recipients: list[ExerciseRecipient] = Field(default_factory=list, description="Who takes part.")
+    file: str | None = Field(
+        None, description="Or: a CSV or JSON Lines file of who takes part, in the audience format, relative to "
+                          "this file.")
+    marker: Localized | None = Field(
+        None, description="What every exercise message starts with; default EXERCISE, ÖVNING, ØVELSE, OEFENING, "
+                          "ΑΣΚΗΣΗ by locale.")
+    sendgrid_sandbox: bool = Field(False, description="Send exercise e-mail in SendGrid's sandbox mode (nothing "
+                                                      "is delivered).")
+    banner_path: str | None = Field(
+        None, description="Where an exercise writes the banner, relative to this file; never the production path.")
 
-MAX_SMS_VALIDITY = 36_000  # seconds: Twilio's ValidityPeriod is 1 to 36,000 (10 hours)
-_DURATION_PART = re.compile(r"(\d+)\s*(h|m|s)")
-_DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(value: str) -> int:
-    """``"1h"``, ``"90m"``, ``"1h30m"``, ``"45s"`` → seconds. Raises ValueError."""
-    text = value.strip().lower().replace(" ", "")
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(number + unit for number, unit in parts) != text:
-        raise ValueError(f"'{value}' is not a duration such as 1h, 30m, 1h30m or 45s")
-    return sum(int(number) * _DURATION_UNITS[unit] for number, unit in parts)
-
-
-def _check_sms_validity(value: str) -> str:
-    try:
-        seconds = parse_duration(value)
-    except ValueError as error:
-        raise PydanticCustomError("bad_duration", str(error)) from None
-    if not 1 <= seconds <= MAX_SMS_VALIDITY:
-        raise PydanticCustomError("bad_validity", "must be between 1s and 10h (Twilio's limit), "
-                                  "not {value}", {"value": value})
-    return value
-
-
-def _seconds_as_text(value: object) -> object:
-    return f"{value}s" if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-SmsValidity = Annotated[str, BeforeValidator(_seconds_as_text), AfterValidator(_check_sms_validity),
-                        Field(examples=["1h", "30m"])]
-
-
-def quiet_window(value: str) -> tuple[int, int] | None:
-    """``"21:00-08:00"`` → (1260, 480) minutes; may wrap midnight; ``"none"`` → None."""
-    from .hours import parse_clock
-
-    if value.strip().lower() == "none":
-        return None
-    parts = [p for p in re.split(r"\s*-\s*", value.strip()) if p]
-    if len(parts) != 2:
-        raise PydanticCustomError("bad_quiet_hours", "write quiet hours as HH:MM-HH:MM, e.g. 21:00-08:00, or 'none'")
-    try:
-        start, end = parse_clock(parts[0]) % 1440, parse_clock(parts[1]) % 1440
-    except ValueError as error:
-        raise PydanticCustomError("bad_quiet_hours", str(error)) from None
-    if start == end:
-        raise PydanticCustomError("bad_quiet_hours", "quiet hours start and end at the same time; use 'none' instead")
-    return start, end
-
-
-class EmailSettings(_Model):
-    """SendGrid sender settings."""
-
-    from_: EmailAddress = Field(alias="from")
-    from_name: str | None = None
-    reply_to: EmailAddress | None = None
-    unsubscribe_group: int | None = Field(None, ge=1, description="SendGrid unsubscribe group id (asm.group_id).")
-    region: Literal["global", "eu"] = Field("global", description="'eu' sends through SendGrid's EU host.")
-    rate: float | None = Field(None, gt=0, description="Requests per second at most.")
-
-
-class BannerSettings(_Model):
-    """Where the site banner JSON is written."""
-
-    path: str = Field(description="Output file, relative to the playbook.")
-
-
-class Providers(_Model):
-    sms: SmsSettings | None = None
-    email: EmailSettings | None = None
-    banner: BannerSettings | None = None
-    ledger: str | None = Field(
-        default=None, description="The send ledger: a file relative to this playbook. --ledger and CRISISCOMMS_LEDGER "
-                          "come first; default: a per-user file under the user state directory.")
+    @model_validator(mode="after")
+    def _one_source(self) -> Exercise:
+        if bool(self.recipients) == (self.file is not None):
+            raise _located("exercise_recipients", "give the exercise's 'recipients' or a 'file' of them, not both "
+                                                  "and not neither", ())
+        return self
 
 
 class Playbook(_Model):
@@ -482,6 +344,7 @@ class Playbook(_Model):
     links: list[Link] = Field(default_factory=list)
     notices: dict[Id, Notice] = Field(min_length=1)
     providers: Providers = Field(default_factory=Providers)
+    exercise: Exercise | None = Field(None, description="Who takes part in rehearsals, and how they are marked.")
     suppression: list[str] = Field(default_factory=list, description="Opt-out lists, relative to this file.")
     approval: Approval = Field("none", description="'required': every notice's plans need a second operator's "
                                                    "approval before they are sent (a notice may say otherwise).")
@@ -502,15 +365,7 @@ class Playbook(_Model):
         return list(self.inquiries) if chosen is None else chosen
 
 
-def _located(
-    kind: str, message: str, subpath: tuple[str | int, ...], context: dict[str, Any] | None = None
-) -> PydanticCustomError:
-    """An error whose place is ``subpath`` below the model that raised it."""
-    return PydanticCustomError(kind, message, {**(context or {}), "subpath": subpath})
-
-
 def playbook_json_schema() -> dict[str, Any]:
     schema = Playbook.model_json_schema(mode="validation", by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .banner import build_banner_document
-from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, notice_expiry
+from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, VoiceContent, notice_expiry
 from .session import NoticeSession
 from .template_checks import sample_recipient
 
@@ -49,6 +49,8 @@ def content_dict(content: Content) -> dict[str, Any]:
                 "segments": fit.segments}
     if isinstance(content, EmailContent):
         return {"subject": content.subject, "text": content.text, "html": content.html}
+    if isinstance(content, VoiceContent):
+        return {"text": content.text}
     return {"title": content.title, "body": content.body}
 
 
@@ -72,7 +74,9 @@ def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -
 
 def _rendered_channels(session: NoticeSession) -> list[str]:
     """The notice's channels that have a text; an all-clear's banner is the withdrawal, not a text."""
-    return [c for c in session.notice.channels if not (c == "banner" and session.notice.withdraws_banner)]
+    return [c for c in session.notice.channels
+            if c != "cap"  # the CAP alert: crisiscomms cap
+            and not (c == "banner" and session.notice.withdraws_banner)]
 
 
 def preview_html(preview: Preview) -> str:
@@ -101,6 +105,9 @@ def _locale_section(locale_preview: LocalePreview, severity: str) -> str:
             cards.append(_email_card(content, locale_preview.locale))
         elif isinstance(content, BannerContent):
             cards.append(_banner_card(content, severity))
+        elif isinstance(content, VoiceContent):
+            cards.append(f'<figure class="card voice"><figcaption>Call (said twice)</figcaption>'
+                         f'<p>{html.escape(content.text)}</p></figure>')
         del channel
     code = html.escape(locale_preview.locale)
     return f'<section lang="{code}" aria-labelledby="h-{code}"><h2 id="h-{code}">{code}</h2>' \

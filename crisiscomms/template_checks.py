@@ -24,6 +24,7 @@ from .render import (
     NoticeRenderer,
     SmsContent,
     TemplateRenderError,
+    VoiceContent,
     template_store,
 )
 
@@ -71,7 +72,23 @@ def check_templates(loaded: LoadedPlaybook) -> list[Diagnostic]:
                 if channel == "banner" and notice.withdraws_banner:
                     continue  # an all-clear's banner is the withdrawal document: no template
                 found.update(_check_one(renderers, playbook, _Place(notice_id, channel, locale)))
+        if playbook.exercise is not None and not any(d.severity == "error" for d in found):
+            exercise = NoticeRenderer(playbook, notice_id, store, renderers[0].sent_at, reuse=False, exercise=True)
+            found.update(_exercise_fit(exercise, playbook, notice_id))
     return sorted(found, key=lambda d: (d.path, d.line, d.message))
+
+
+def _exercise_fit(renderer: NoticeRenderer, playbook: Playbook, notice_id: str) -> Iterator[Diagnostic]:
+    """The same size checks with the exercise marker in front: warnings (an exercise still goes out)."""
+    for locale in playbook.organisation.locales:
+        for channel in renderer.notice.channels:
+            if channel == "cap":
+                continue
+            recipient = None if channel == "banner" else sample_recipient(playbook, locale)
+            content = renderer.render(channel, locale, playbook.organisation.timezone, recipient)
+            for found in _fit(content, renderer, _Place(notice_id, channel, locale)):
+                yield Diagnostic(found.path, found.line, found.column, "warning",
+                                 f"with the exercise marker: {found.message}")
 
 
 def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:
@@ -89,7 +106,7 @@ def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Plac
                              f"text of {store.shown(name)}")
     if missing:
         return
-    recipient = None if place.channel == "banner" else sample_recipient(playbook, place.locale)
+    recipient = None if place.channel in ("banner", "cap") else sample_recipient(playbook, place.locale)
     for renderer in renderers:
         try:
             content = renderer.render(place.channel, place.locale, playbook.organisation.timezone, recipient)
@@ -108,6 +125,8 @@ def _fit(content: Content, renderer: NoticeRenderer, place: _Place) -> Iterator[
         yield from _email_fit(content, names)
     elif isinstance(content, BannerContent):
         yield from _banner_fit(content, names)
+    elif isinstance(content, VoiceContent):
+        yield from _voice_fit(content, renderer, place, names[0])
 
 
 def _sms_fit(content: SmsContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
@@ -153,6 +172,29 @@ def _banner_fit(content: BannerContent, names: list[str]) -> Iterator[Diagnostic
         yield Diagnostic(body, 0, 0, "error",
                          f"banner body is {len(content.body)} characters; at most {BANNER_BODY_LIMIT} "
                          "fit the pop-up")
+
+
+def _voice_fit(content: VoiceContent, renderer: NoticeRenderer, place: _Place, path: str) -> Iterator[Diagnostic]:
+    from .playbook import VoiceSettings
+    from .speech import TWIML_LIMIT, build_twiml, spoken_seconds, words_per_minute
+
+    if not content.text:
+        yield Diagnostic(path, 0, 0, "error", "the voice message is empty")
+        return
+    settings = renderer.playbook.providers.voice or VoiceSettings.model_validate({"from": "+12025550100"})
+    rate = words_per_minute(place.locale, settings)
+    seconds = spoken_seconds(content.text, rate)
+    if seconds > settings.max_seconds:
+        yield Diagnostic(
+            path, 0, 0, "error",
+            f"voice message in {place.locale} takes about {seconds} seconds to say ({rate} words a minute); "
+            f"at most {settings.max_seconds} (providers.voice.max_seconds) - it is said twice")
+    twiml = len(build_twiml(content.text, place.locale, settings))
+    if twiml > TWIML_LIMIT:
+        yield Diagnostic(
+            path, 0, 0, "error",
+            f"voice message in {place.locale} makes a call of {twiml} characters of TwiML; Twilio takes at most "
+            f"{TWIML_LIMIT} (the text is in it three times, once URL-encoded): shorten it")
 
 
 __all__ = ["CHANNEL_FILES", "check_templates", "sample_recipient"]

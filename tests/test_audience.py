@@ -353,7 +353,7 @@ def test_jsonl_good_and_bad_lines() -> None:
         MalformedRow(4, "not valid JSON (Expecting value at column 1)"),
         MalformedRow(5, "a JSON array, not a JSON object"),
         MalformedRow(6, 'the value of "tags" is a JSON array; only strings, numbers and null are allowed'),
-        MalformedRow(7, 'unknown channel "fax" in "channels" (known: banner, email, sms)', id="d4"),
+        MalformedRow(7, 'unknown channel "fax" in "channels" (known: banner, email, sms, voice)', id="d4"),
     ]
     anna, bo, eve = recipients(items)
     assert (anna.line, anna.id, anna.phone, anna.locale, anna.fields) == (
@@ -596,7 +596,7 @@ def test_channels_column(tmp_path: Path, raw: str, expected: frozenset[str] | No
 
 def test_unknown_channels_make_the_row_malformed(tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", HEADER + ',Anna,0701234567,,,,"sms,fax,pigeon",\n')
-    assert read(path) == [MalformedRow(2, 'unknown channels "fax", "pigeon" in "channels" (known: banner, email, sms)')]
+    assert read(path) == [MalformedRow(2, 'unknown channels "fax", "pigeon" in "channels" (known: banner, email, sms, voice)')]
 
 
 def test_extra_columns_are_fields(tmp_path: Path) -> None:

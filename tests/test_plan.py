@@ -195,7 +195,7 @@ def test_channel_option_errors(tmp_path: Path) -> None:
     result = run_cli("send", str(PLAYBOOK), "--notice", "outage", "--audience", str(path), "--dry-run",
                      "--channels", "sms,fax")
     assert (result.code, result.stderr) == (
-        2, "crisiscomms: --channels: unknown channel fax (channels: sms, email, banner)\n")
+        2, "crisiscomms: --channels: unknown channel fax (channels: sms, email, banner, voice, cap)\n")
 
 
 def test_region_of() -> None:
@@ -237,5 +237,5 @@ def test_unknown_channel_in_a_row_is_a_counted_skip_with_its_line(tmp_path: Path
     assert json.loads(result.stdout)["skipped"] == {"malformed_row": 2}
     assert skipped.read_text(encoding="utf-8").splitlines() == [
         "line,id,channel,reason,detail",
-        '2,1,sms,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"',
-        '2,1,email,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms)"']
+        '2,1,sms,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms, voice)"',
+        '2,1,email,malformed_row,"unknown channel ""fax"" in ""channels"" (known: banner, email, sms, voice)"']

@@ -83,7 +83,7 @@ from .normalise import (
     normalise_phone,
     phone_problem_detail,
 )
-from .reader import MAX_LINE_BYTES, MAX_RECORD_LINES, Audience, open_audience
+from .reader import MAX_LINE_BYTES, MAX_RECORD_LINES, Audience, RawRecipient, make_recipient, open_audience
 
 __all__ = [
     "CHANNELS",
@@ -99,9 +99,11 @@ __all__ = [
     "Item",
     "KeySet",
     "MalformedRow",
+    "RawRecipient",
     "Recipient",
     "SeenAddresses",
     "address_key",
+    "make_recipient",
     "normalise_email",
     "normalise_phone",
     "open_audience",

@@ -11,7 +11,7 @@ from .normalise import normalise_phone
 
 # ------------------------------------------------------------------ dedupe keys
 
-_PHONE_CHANNELS: Final = frozenset({"sms"})
+_PHONE_CHANNELS: Final = frozenset({"sms", "voice"})
 _EMAIL_CHANNELS: Final = frozenset({"email"})
 _E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
 

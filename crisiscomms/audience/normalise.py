@@ -19,7 +19,7 @@ EMAIL_INVALID: Final = "invalid_email"
 TIMEZONE_UNKNOWN: Final = "unknown_timezone"
 
 #: Channel names a ``channels`` column may list.
-CHANNELS: Final = frozenset({"sms", "email", "banner"})
+CHANNELS: Final = frozenset({"sms", "email", "banner", "voice"})
 #: Column names with a meaning; any other column is an extra field.
 KNOWN_COLUMNS: Final = ("id", "name", "phone", "email", "locale", "timezone", "channels")
 

@@ -6,8 +6,8 @@ import codecs
 import csv
 import json
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
@@ -179,7 +179,6 @@ class Audience:
         self._data_line = data_line
         self._layout = layout
         self._iterating = False
-        self._supported = tuple(options.supported_locales)
 
     # -- context manager
 
@@ -367,39 +366,58 @@ class Audience:
         channels_raw: str,
         fields: dict[str, str],
     ) -> Item:
-        options = self.options
-        channels: frozenset[str] | None = None
-        if channels_raw:
-            parsed = _parse_channels(channels_raw)
-            if isinstance(parsed, str):
-                return MalformedRow(line, parsed, id_raw.strip())
-            channels = parsed
-        phone, phone_problem = normalise_phone(phone_raw, options.default_region)
-        email, email_problem = normalise_email(email_raw)
-        timezone_problem = None
-        if timezone_raw:
-            timezone = _timezone_name(timezone_raw)
-            if timezone is None:
-                timezone = options.default_timezone
-                timezone_problem = TIMEZONE_UNKNOWN
-        else:
+        return make_recipient(self.options, line, RawRecipient(id_raw, name, phone_raw, email_raw, locale_raw,
+                                                               timezone_raw, channels_raw, fields))
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecipient:
+    """One person as written (an audience row, an exercise entry), before normalisation."""
+
+    id: str = ""
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    locale: str = ""
+    timezone: str = ""
+    channels: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def make_recipient(options: AudienceOptions, line: int, raw: RawRecipient) -> Recipient | MalformedRow:
+    """Normalise one person the way an audience row is: phone, e-mail, locale, time zone, channels."""
+    channels: frozenset[str] | None = None
+    if raw.channels:
+        parsed = _parse_channels(raw.channels)
+        if isinstance(parsed, str):
+            return MalformedRow(line, parsed, raw.id.strip())
+        channels = parsed
+    phone, phone_problem = normalise_phone(raw.phone, options.default_region)
+    email, email_problem = normalise_email(raw.email)
+    timezone_problem = None
+    if raw.timezone:
+        timezone = _timezone_name(raw.timezone)
+        if timezone is None:
             timezone = options.default_timezone
-        id_text = id_raw.strip()
-        return Recipient(
-            line,
-            id_text or _derived_id(phone, email, line),
-            name.strip(),
-            phone,
-            phone_problem,
-            email,
-            email_problem,
-            negotiate_locale(locale_raw, self._supported, options.default_locale),
-            timezone,
-            timezone_problem,
-            channels,
-            fields,
-            phone_problem_detail(phone_raw, options.default_region) if phone_problem == PHONE_INVALID else "",
-        )
+            timezone_problem = TIMEZONE_UNKNOWN
+    else:
+        timezone = options.default_timezone
+    id_text = raw.id.strip()
+    return Recipient(
+        line,
+        id_text or _derived_id(phone, email, line),
+        raw.name.strip(),
+        phone,
+        phone_problem,
+        email,
+        email_problem,
+        negotiate_locale(raw.locale, tuple(options.supported_locales), options.default_locale),
+        timezone,
+        timezone_problem,
+        channels,
+        dict(raw.fields),
+        phone_problem_detail(raw.phone, options.default_region) if phone_problem == PHONE_INVALID else "",
+    )
 
 
 @lru_cache(maxsize=1024)

@@ -94,8 +94,7 @@ class Preparation:
     @property
     def to_send(self) -> int:
         """Messages to people this run sends now (not counting the banner file)."""
-        return sum(n for (c, d), n in self.decisions.items()
-                   if d == Decision.SEND.value and c not in ("banner", "cap"))
+        return sum(n for (c, d), n in self.decisions.items() if d == Decision.SEND.value and c != "banner")
 
 
 @dataclass

@@ -22,6 +22,8 @@ REGISTRY: dict[str, str] = {
     "sms": "crisiscomms.channels.sms:create",
     "email": "crisiscomms.channels.email:create",
     "banner": "crisiscomms.channels.banner:create",
+    "cap": "crisiscomms.channels.cap:create",
+    "voice": "crisiscomms.channels.voice:create",
 }
 
 

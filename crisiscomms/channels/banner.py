@@ -1,52 +1,25 @@
 """The site-banner channel: writes the banner document to a file, atomically.
 
-A page polling the file must never read half of it: the document is written
-to a temporary file in the same folder, flushed and fsynced, then renamed
-over the old one (an atomic replace on POSIX and Windows), and the folder is
-fsynced so the rename survives a crash.
+A page polling the file must never read half of it: the document is
+replaced atomically (:func:`crisiscomms.atomicfile.replace_file`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..atomicfile import replace_file
 from ..playbook import Playbook
 from .base import ChannelContext, Message, Outcome, SendResult
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
     """Replace ``path`` with ``document`` as JSON; readers see the old or the new file, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    replace_file(path, json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
 
 
 class BannerFile:

@@ -215,8 +215,9 @@ class Existing:
 
 def decide(row: PlanRow, existing: Existing | None, policy: ClaimPolicy) -> Decision:
     """What to do with a planned message, given what the ledger says about it (every backend uses this)."""
-    if row.channel in ("banner", "cap"):
-        return Decision.SEND  # rewriting a file is harmless and keeps it current
+    if row.channel == "banner":
+        return Decision.SEND  # rewriting the banner file is harmless and keeps it current (a CAP alert is not:
+        # written again it would be a new Update for every aggregator, so it is sent once like a message)
     due = row.not_before is None or row.not_before <= policy.now
     if existing is None or existing.state in ("pending", "deferred"):
         return Decision.SEND if due else Decision.DEFERRED

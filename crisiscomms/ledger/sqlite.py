@@ -58,7 +58,7 @@ _PLAN_ROW_COLUMNS = "seq, channel, address, recipient_id, line, locale, timezone
 
 _DUE = "(p.not_before IS NULL OR p.not_before <= :now)"
 DECISION_SQL = f"""CASE
-    WHEN p.channel IN ('banner', 'cap') THEN 'send'
+    WHEN p.channel = 'banner' THEN 'send'
     WHEN m.state IS NULL OR m.state IN ('pending', 'deferred') THEN CASE WHEN {_DUE} THEN 'send' ELSE 'deferred' END
     WHEN m.state IN ('accepted', 'uncertain', 'in_flight') AND m.text_version IS NOT NULL
          AND m.text_version != :text_version AND :resend THEN 'send'

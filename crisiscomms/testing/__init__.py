@@ -1,7 +1,7 @@
 """Test support for crisiscomms: a local stand-in for Twilio and SendGrid.
 
-The names below are imported lazily so that
-``python -m crisiscomms.testing.standin`` does not import the module twice.
+The names below are imported lazily (on first use), so importing
+:mod:`crisiscomms.testing` costs nothing until a test needs the stand-in.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .standin import (
+        CallRecord,
         EmailRecord,
         SmsRecord,
         Standin,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "CallRecord",
     "EmailRecord",
     "SmsRecord",
     "Standin",

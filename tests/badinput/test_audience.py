@@ -119,7 +119,7 @@ ROW_CASES = [
     RowCase("invalid-email", HEADER + b"r1,A,+46701000001,not-an-email,en\n", {("2", "email", "invalid_email", "")},
             {"sms": 1, "email": 0}),
     RowCase("unknown-channel", b"id,phone,email,channels\nr1,+46701000001,a@example.se,fax\n",
-            malformed(2, 'unknown channel "fax" in "channels" (known: banner, email, sms)'), {"sms": 0, "email": 0}),
+            malformed(2, 'unknown channel "fax" in "channels" (known: banner, email, sms, voice)'), {"sms": 0, "email": 0}),
     RowCase("quote-splits-header", b'"id,"phone,email\nr1,+46701000001,a@example.se\n',
             malformed(2, "3 fields where the header has 2"), {"sms": 0, "email": 0}),
     RowCase("jsonl-arrays-numbers-nested-objects",
