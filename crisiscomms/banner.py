@@ -13,7 +13,7 @@ import datetime as dt
 from typing import Any
 
 from .formatting import format_weekly_hours
-from .hours import DayHours, OpeningHours
+from .hours import DayHours, OpeningHours, exception_bound_text
 from .playbook import Playbook, localized_text
 from .render import BannerContent, NoticeRenderer, display_contact, notice_expiry, route_href
 
@@ -85,7 +85,9 @@ def _hours(playbook: Playbook, route_id: str, hours: OpeningHours) -> dict[str, 
         "timezone": hours.timezone,
         "always": hours.is_always,
         "weekly": {DAY_KEYS[i]: _ranges(day) for i, day in enumerate(hours.weekly.days)},
-        "exceptions": [{"from": e.first.isoformat(), "to": e.last.isoformat(), "ranges": _ranges(e.ranges),
+        "exceptions": [{"from": exception_bound_text(e.first, e.first_minute, e.yearly, start=True),
+                        "to": exception_bound_text(e.last, e.last_minute, e.yearly, start=False),
+                        "ranges": _ranges(e.ranges),
                         "note": _all_locales(playbook, note) if note is not None else None}
                        for e, note in zip(hours.exceptions, notes, strict=True)],
     }

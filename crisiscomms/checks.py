@@ -15,12 +15,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .diagnostics import Diagnostic
-from .hours import DAY_NAMES, OpeningHours, uncovered_intervals, zone_info
+from .hours import DAY_NAMES, MINUTES_PER_DAY, DatedHours, OpeningHours, uncovered_intervals, zone_info
 from .playbook import Playbook
 from .yamlsource import PathKey, SourceMap
 
 # A week without a DST change, used to compare weekly schedules.
 REFERENCE_MONDAY = date(2026, 1, 5)
+YEARLY_SCAN_START = date(2000, 1, 1)  # yearly exceptions keep month and day in the leap year 2000
 
 
 def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
@@ -142,15 +143,45 @@ def _check_variable_names(playbook: Playbook, source: SourceMap, _: Path) -> Ite
 
 
 def _check_overlapping_exceptions(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
-    for rid, route in playbook.routes.items():
-        periods = [(e.dated_hours.first, e.dated_hours.last, index) for index, e in enumerate(route.exceptions)]
-        for first, last, index in periods:
-            for other_first, other_last, other in periods:
-                if other < index and first <= other_last and other_first <= last:
+    for rid in playbook.routes:
+        exceptions = playbook.route_hours[rid].exceptions
+        for index, exception in enumerate(exceptions):
+            for other in range(index):
+                if exceptions_overlap(exception, exceptions[other]):
                     yield _error(source, ("routes", rid, "exceptions", index),
                                  f"this exception overlaps exception {other + 1} of route '{rid}' "
-                                 f"({other_first}–{other_last}); give each date one set of hours")
+                                 f"({describe_exception(exceptions[other])}); give each moment one set of hours")
                     break
+
+
+def exceptions_overlap(one: DatedHours, other: DatedHours) -> bool:
+    """Two exceptions of the same kind (dated, or yearly) that apply at the same moment.
+
+    A dated exception overlapping a yearly one is fine: the dated one wins (a storm over Christmas)."""
+    if one.yearly != other.yearly:
+        return False
+    if one.yearly:
+        days: Iterable[date] = one.days_between(YEARLY_SCAN_START, YEARLY_SCAN_START + timedelta(days=365))
+    else:
+        days = one.days_between(max(one.first, other.first), min(one.last, other.last))
+    for day in days:
+        mine, theirs = one.window_on(day), other.window_on(day)
+        if mine is not None and theirs is not None and mine[0] < theirs[1] and theirs[0] < mine[1]:
+            return True
+    return False
+
+
+def describe_exception(exception: DatedHours) -> str:
+    """``2026-10-14 06:00–2026-10-15 18:00``, ``2026-12-24``, ``12-24–12-26 every year``."""
+    def end(day: date, minute: int, *, first: bool) -> str:
+        text = f"{day.month:02d}-{day.day:02d}" if exception.yearly else day.isoformat()
+        whole = minute == 0 if first else minute == MINUTES_PER_DAY
+        return text if whole else f"{text} {minute // 60:02d}:{minute % 60:02d}"
+
+    start = end(exception.first, exception.first_minute, first=True)
+    finish = end(exception.last, exception.last_minute, first=False)
+    text = start if start == finish else f"{start}–{finish}"
+    return f"{text} every year" if exception.yearly else text
 
 
 def _check_live_person(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
@@ -188,9 +219,9 @@ def _exception_gaps(
     playbook: Playbook, source: SourceMap, iid: str, best: OpeningHours, fallbacks: list[OpeningHours]
 ) -> Iterator[Diagnostic]:
     zone = zone_info(playbook.organisation.timezone)
-    special_days = sorted({e.first + timedelta(days=n)
-                           for hours in (best, *fallbacks) for e in hours.exceptions
-                           for n in range((e.last - e.first).days + 1)})
+    today = date.today()
+    special_days = sorted({day for hours in (best, *fallbacks) for e in hours.exceptions
+                           for day in _exception_days(e, today)})
     closed_days = [
         day for day in special_days[:366]
         if _closed_all_day(best, fallbacks, datetime.combine(day, datetime.min.time(), zone))
@@ -200,6 +231,13 @@ def _exception_gaps(
         yield _warning(source, ("inquiries", iid),
                        f"'{iid}': no route for it is open at all on {days} (holiday exceptions); "
                        "add a fallback that stays open")
+
+
+def _exception_days(exception: DatedHours, today: date) -> Iterator[date]:
+    """The days a dated exception touches, or a yearly one's in the coming twelve months."""
+    if exception.yearly:
+        return exception.days_between(today, today + timedelta(days=365))
+    return exception.days_between(exception.first, exception.last)
 
 
 def _closed_all_day(best: OpeningHours, fallbacks: list[OpeningHours], midnight: datetime) -> bool:

@@ -17,6 +17,7 @@ import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -28,13 +29,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .hours import (
+    EXCEPTION_BOUND,
     DatedHours,
     DayGivenTwice,
+    ExceptionBound,
     OpeningHours,
     WeeklySchedule,
+    dated_hours_between,
     is_valid_timezone,
     parse_day_hours,
     parse_day_spec,
+    zone_info,
 )
 from .locales import is_known_locale
 
@@ -169,14 +174,43 @@ class Organisation(_Model):
     locales: list[LocaleCode] = Field(min_length=1, description="Every language the notices are written in.")
 
 
-class HoursException(_Model):
-    """Hours that replace the weekly ones on some dates (holidays, extended crisis hours)."""
+def _exception_bound(value: Any) -> Any:
+    """YAML gives a date or date-time object, or text; keep the text form ``ExceptionBound`` reads."""
+    if isinstance(value, dt.datetime):
+        text = value.replace(tzinfo=None).isoformat(timespec="minutes")
+        offset = value.strftime("%z") if value.tzinfo is not None else ""
+        value = f"{text}{offset[:3]}:{offset[3:]}" if offset else text
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    if not isinstance(value, str):
+        return value  # pydantic says it is not text
+    try:
+        ExceptionBound.parse(value)
+    except ValueError as error:
+        raise PydanticCustomError("bad_exception_date", str(error)) from None
+    return value.strip()
 
-    day: dt.date | None = Field(None, alias="date", description="A single day.")
-    from_: dt.date | None = Field(None, alias="from", description="First day of a period.")
-    to: dt.date | None = Field(None, description="Last day of a period (inclusive).")
+
+ExceptionDate = Annotated[
+    str, BeforeValidator(_exception_bound),
+    Field(json_schema_extra={"pattern": EXCEPTION_BOUND.pattern},
+          examples=["2026-12-24", "2026-10-14T06:00", "12-25"]),
+]
+
+
+class HoursException(_Model):
+    """Hours that replace the weekly ones for a while (holidays, extended crisis hours).
+
+    ``date`` is one day; ``from``/``to`` a period, each a day (``to`` inclusive) or a local date and
+    time (``2026-10-14T06:00``). Without a year (``12-25``, ``from: 12-24``) it recurs every year."""
+
+    day: ExceptionDate | None = Field(None, alias="date", description="A single day: 2026-12-24, or 12-25 every year.")
+    from_: ExceptionDate | None = Field(
+        None, alias="from", description="Start: a day (2026-12-24), a local time (2026-10-14T06:00), or 12-24.")
+    to: ExceptionDate | None = Field(
+        None, description="End: a day (inclusive) or a local time (2026-10-15T18:00), or 12-26.")
     hours: Annotated[str, AfterValidator(_check_day_hours)] = Field(
-        description="'closed', 'always', or ranges like '07:00-23:00'.")
+        description="'closed', 'always', or ranges like '07:00-23:00', applying between the two ends.")
     note: Localized | None = None
 
     @model_validator(mode="after")
@@ -185,16 +219,22 @@ class HoursException(_Model):
             raise _located("exception_period", "give either 'date' or 'from'/'to', not both", ("date",))
         if self.day is None and (self.from_ is None or self.to is None):
             raise _located("exception_period", "give 'date' for one day, or both 'from' and 'to'", ())
-        if self.from_ is not None and self.to is not None and self.to < self.from_:
-            raise _located("exception_period", "'to' is before 'from'", ("to",))
+        if self.day is not None and ExceptionBound.parse(self.day).minute is not None:
+            raise _located("exception_period", "'date' is a whole day; for a time of day use 'from' and 'to'",
+                           ("date",))
+        try:
+            self.dated_hours("UTC")
+        except ValueError as error:
+            raise _located("exception_period", str(error), ("to",)) from None
         return self
 
-    @property
-    def dated_hours(self) -> DatedHours:
+    def dated_hours(self, timezone: str) -> DatedHours:
+        """The exception in the route's ``timezone`` (a bound with a UTC offset is converted to it)."""
         first = self.day or self.from_
         last = self.day or self.to
         assert first is not None and last is not None
-        return DatedHours(first, last, parse_day_hours(self.hours))
+        return dated_hours_between(ExceptionBound.parse(first), ExceptionBound.parse(last),
+                                   parse_day_hours(self.hours), zone_info(timezone))
 
 
 class Route(_Model):
@@ -246,7 +286,7 @@ def _opening_hours(route: Route, timezone: str) -> OpeningHours:
         weekly = WeeklySchedule.always()
     else:
         weekly = WeeklySchedule.from_mapping({k: parse_day_hours(v) for k, v in route.hours.items()})
-    exceptions = tuple(e.dated_hours for e in route.exceptions)
+    exceptions = tuple(e.dated_hours(timezone) for e in route.exceptions)
     return OpeningHours(weekly, exceptions, timezone)
 
 

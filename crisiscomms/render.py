@@ -41,17 +41,18 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import TemplateError
 from .formatting import (
-    format_clock,
     format_date_for,
     format_datetime_for,
     format_day_hours,
+    format_exception_period,
     format_time_for,
-    format_weekday_time,
+    format_until,
     format_weekly_hours,
+    format_when,
     phrase,
     timezone_label,
 )
-from .hours import MINUTES_PER_DAY, OpeningHours, zone_info
+from .hours import OpeningHours, zone_info
 from .playbook import Notice, Playbook, Route, localized_text
 from .smsenc import SmsFit, analyse, normalise_for_gsm
 
@@ -454,9 +455,10 @@ class NoticeRenderer:
             "hours": self._hours_text(hours, locale, timezone),
             "always": hours.is_always,
             "open_now": open_now,
-            "opens": _when(opens, locale, timezone) if not open_now else None,
-            "closes": _format_closing(closes, locale, timezone) if open_now else None,
-            "special": self._special_hours(route, hours, locale),
+            "opens": format_when(opens, locale, timezone, self.sent_at) if opens and not open_now else None,
+            "closes": format_until(closes, locale, timezone, self.sent_at) if closes and open_now else None,
+            "today": format_day_hours(hours.ranges_on(self.sent_at.astimezone(hours.zone).date()), locale),
+            "special": self._special_hours(route, hours, locale, timezone),
         }
 
     def _route_state(self, route_id: str) -> tuple[bool, dt.datetime | None, dt.datetime | None]:
@@ -468,16 +470,19 @@ class NoticeRenderer:
                                       hours.closes_at(self.sent_at) if open_now else None)
         return self._states[route_id]
 
-    def _special_hours(self, route: Route, hours: OpeningHours, locale: str) -> dict[str, str] | None:
-        """Today's hours when a dated exception (holiday, extended crisis hours) replaces the weekly ones."""
-        today = self.sent_at.astimezone(hours.zone).date()
-        for exception in route.exceptions:
-            if exception.dated_hours.covers(today):
-                note = exception.note
-                return {"hours": format_day_hours(exception.dated_hours.ranges, locale),
-                        "note": localized_text(note, locale, self.playbook.organisation.default_locale)
-                        if note is not None else ""}
-        return None
+    def _special_hours(self, route: Route, hours: OpeningHours, locale: str, timezone: str) -> dict[str, Any] | None:
+        """The dated exception (holiday, extended crisis hours) in force now, or the next within a week:
+        its ``hours``, ``period`` ("Wed 14 Oct 06:00 – Thu 15 Oct 18:00"), ``note`` and ``now``."""
+        index = hours.next_exception(self.sent_at, within_days=SPECIAL_HOURS_AHEAD_DAYS)
+        if index is None:
+            return None
+        exception, note = hours.exceptions[index], route.exceptions[index].note
+        return {
+            "hours": format_day_hours(exception.ranges, locale),
+            "period": format_exception_period(exception, locale, self.sent_at.astimezone(hours.zone).year),
+            "note": localized_text(note, locale, self.playbook.organisation.default_locale) if note is not None else "",
+            "now": hours.exception_at(self.sent_at) == index,
+        }
 
     def _hours_text(self, hours: OpeningHours, locale: str, timezone: str) -> str:
         text = format_weekly_hours(hours, locale)
@@ -486,7 +491,8 @@ class NoticeRenderer:
         return text
 
 
-_FORMATTED_KEYS = frozenset({"hours", "opens", "closes", "sent_at", "expires_at"})
+_FORMATTED_KEYS = frozenset({"hours", "today", "period", "opens", "closes", "sent_at", "expires_at"})
+SPECIAL_HOURS_AHEAD_DAYS = 7  # an exception starting within a week is worth telling the reader now
 _FILTERS = {"datetime": format_datetime_for, "date": format_date_for, "time": format_time_for}
 
 
@@ -499,19 +505,6 @@ def _gsm_safe_strings(value: Any, key: str = "") -> Any:
     if isinstance(value, str) and key in _FORMATTED_KEYS:
         return normalise_for_gsm(value)
     return value
-
-
-def _when(moment: dt.datetime | None, locale: str, timezone: str) -> str | None:
-    return format_weekday_time(moment, locale, timezone) if moment else None
-
-
-def _format_closing(closing: dt.datetime | None, locale: str, timezone: str) -> str | None:
-    if closing is None:
-        return None
-    local = closing.astimezone(zone_info(timezone))
-    if local.hour == local.minute == 0:
-        return format_clock(MINUTES_PER_DAY, locale)  # "until 24:00", not "until 00:00"
-    return format_time_for(closing, locale, timezone)
 
 
 def display_contact(route: Route) -> str:

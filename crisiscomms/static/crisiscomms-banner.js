@@ -149,7 +149,31 @@
     return ranges.sort((a, b) => a[0] - b[0]);
   }
 
-  const DATE = /^\d{4}-\d{2}-\d{2}$/;
+  // One end of an exception, local to the route's zone: 2026-12-24, 2026-10-14T06:00, or yearly 12-24[T18:00].
+  const BOUND = /^(?:(\d{4})-)?(\d{2})-(\d{2})(?:T(\d{2}:\d{2}))?$/;
+
+  function parseBound(text, start) {
+    const match = BOUND.exec(String(text));
+    if (!match) return null;
+    const minute = match[4] === undefined ? (start ? 0 : 1440) : clockMinutes(match[4]);
+    if (minute === null) return null;
+    return { year: match[1] || null, key: `${match[2]}-${match[3]}`, minute };
+  }
+
+  function normaliseException(exception) {
+    if (!isObject(exception)) return null;
+    const from = parseBound(exception.from, true);
+    const to = parseBound(exception.to, false);
+    if (!from || !to || (from.year === null) !== (to.year === null)) return null;
+    const yearly = from.year === null;
+    return {
+      yearly,
+      from: yearly ? from.key : `${from.year}-${from.key}`, fromMinute: from.minute,
+      to: yearly ? to.key : `${to.year}-${to.key}`, toMinute: to.minute,
+      ranges: normaliseRanges(exception.ranges),
+      note: exception.note,
+    };
+  }
 
   function normaliseHours(hours) {
     if (!isObject(hours) || typeof hours.timezone !== 'string') return null;
@@ -159,10 +183,12 @@
     for (const key of DAY_KEYS) weekly[key] = normaliseRanges(source[key]);
     const exceptions = [];
     for (const exception of Array.isArray(hours.exceptions) ? hours.exceptions : []) {
-      if (!isObject(exception) || !DATE.test(exception.from) || !DATE.test(exception.to)) continue;
-      exceptions.push({ from: exception.from, to: exception.to, ranges: normaliseRanges(exception.ranges) });
+      const normalised = normaliseException(exception);
+      if (normalised) exceptions.push(normalised);
     }
-    return { timezone: hours.timezone, always: hours.always === true, weekly, exceptions };
+    // Same precedence as crisiscomms/hours.py: dated exceptions first, then yearly, each in written order.
+    const ordered = exceptions.filter((e) => !e.yearly).concat(exceptions.filter((e) => e.yearly));
+    return { timezone: hours.timezone, always: hours.always === true, weekly, exceptions: ordered };
   }
 
   const zoneFormatters = new Map();
@@ -202,19 +228,61 @@
     return DAY_KEYS[new Date(Date.UTC(y, m - 1, d)).getUTCDay()];
   }
 
-  /** The ranges that apply on a local date: the first dated exception covering it, else the weekday's. */
-  function rangesOn(hours, date) {
-    for (const exception of hours.exceptions) {
-      if (exception.from <= date && date <= exception.to) return exception.ranges;
-    }
-    return hours.weekly[dayKey(date)];
+  /** [start, end) minutes of the local ``date`` that ``exception`` covers, or null. */
+  function windowOn(exception, date) {
+    const key = exception.yearly ? date.slice(5) : date;
+    let inside;
+    if (!exception.yearly || exception.from <= exception.to) inside = exception.from <= key && key <= exception.to;
+    else inside = key >= exception.from || key <= exception.to; // a yearly period over New Year
+    if (!inside) return null;
+    const start = key === exception.from ? exception.fromMinute : 0;
+    const end = key === exception.to ? exception.toMinute : 1440;
+    return start < end ? [start, end] : null;
   }
 
-  function exceptionOn(hours, date) {
-    for (const exception of hours.exceptions) {
-      if (exception.from <= date && date <= exception.to) return exception;
+  function clipRanges(ranges, start, end) {
+    const out = [];
+    for (const [a, b] of ranges) {
+      const low = Math.max(a, start);
+      const high = Math.min(b, end);
+      if (low < high) out.push([low, high]);
     }
-    return null;
+    return out;
+  }
+
+  /** ``base`` outside the window, ``replacement`` inside it, joined where they touch. */
+  function spliceRanges(base, replacement, [start, end]) {
+    const pieces = clipRanges(base, 0, start).concat(clipRanges(base, end, 1440), clipRanges(replacement, start, end));
+    pieces.sort((a, b) => a[0] - b[0]);
+    const merged = [];
+    for (const [a, b] of pieces) {
+      const last = merged[merged.length - 1];
+      if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+      else merged.push([a, b]);
+    }
+    return merged;
+  }
+
+  /** The ranges that apply on a local date: the weekday's, replaced where exceptions apply (the strongest wins). */
+  function rangesOn(hours, date) {
+    let ranges = hours.weekly[dayKey(date)];
+    for (let index = hours.exceptions.length - 1; index >= 0; index--) {
+      const window = windowOn(hours.exceptions[index], date);
+      if (window) ranges = spliceRanges(ranges, hours.exceptions[index].ranges, window);
+    }
+    return ranges;
+  }
+
+  /** The exception whose hours apply at a local date and minute, else the first touching that date. */
+  function exceptionOn(hours, date, minute) {
+    let touching = null;
+    for (const exception of hours.exceptions) {
+      const window = windowOn(exception, date);
+      if (!window) continue;
+      if (minute === undefined || (window[0] <= minute && minute < window[1])) return exception;
+      touching = touching || exception;
+    }
+    return touching;
   }
 
   /**
@@ -243,13 +311,13 @@
       }
       const endless = closing.to >= HORIZON_DAYS * 1440;
       return {
-        open: true, always: false, today: here.date, opens: null,
+        open: true, always: false, today: here.date, minute: here.minute, opens: null,
         closes: endless ? null : { date: closing.date, minute: closing.end },
       };
     }
     const next = periods.find((p) => p.from > here.minute);
     return {
-      open: false, always: false, today: here.date, closes: null,
+      open: false, always: false, today: here.date, minute: here.minute, closes: null,
       opens: next ? { date: next.date, minute: next.start } : null,
     };
   }
@@ -320,9 +388,19 @@
     }
   }
 
+  /** "20:00" today, "tomorrow 18:00" (the locale's own word, from Intl), else "Sat 10:00". */
   function formatWhen(when, today, locale) {
     const clock = formatClock(when.minute, locale);
-    return when.date === today ? clock : `${formatWeekday(when.date, locale)} ${clock}`;
+    if (when.date === today) return clock;
+    if (when.date === addDays(today, 1) && when.minute !== 1440) {
+      try {
+        const word = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }).format(1, 'day');
+        return `${word} ${clock}`;
+      } catch (error) {
+        // no RelativeTimeFormat: the weekday below
+      }
+    }
+    return `${formatWeekday(when.date, locale)} ${clock}`;
   }
 
   function formatMoment(moment, locale) {
@@ -755,12 +833,15 @@
         }
         hoursLine.appendChild(hoursText);
         block.appendChild(hoursLine);
-        const today = state && state.today ? exceptionOn(route.hours, state.today) : null;
+        const today = state && state.today ? exceptionOn(route.hours, state.today, state.minute) : null;
         if (today) {
+          // Today's hours as they apply (weekly hours with the exception's part spliced in), and why.
           const special = el('p', 'ccb__hours ccb__hours--today');
-          const ranges = today.ranges.map((r) => formatRange(r, locale));
+          const ranges = rangesOn(route.hours, state.today).map((r) => formatRange(r, locale));
           special.append(this.uiText('span', 'ccb__hours-label', 'today'), ' ',
             ranges.length ? ranges.join(', ') : this.word('closedToday'));
+          const note = textMap(today.note);
+          if (note) special.append(' – ', this.localized('span', 'ccb__note', note, ''));
           block.appendChild(special);
         }
       }

@@ -24,10 +24,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from crisiscomms.hours import DatedHours, OpeningHours, TimeRange, WeeklySchedule, parse_clock
+from crisiscomms.hours import (
+    ExceptionBound,
+    OpeningHours,
+    TimeRange,
+    WeeklySchedule,
+    dated_hours_between,
+    parse_clock,
+)
 from crisiscomms.locales import negotiate_locale
 from crisiscomms.widget import STATIC_FILES, demo_page, snippet, static_path
 
@@ -366,7 +374,8 @@ def _python_hours(hours: dict[str, Any]) -> OpeningHours:
 
     return OpeningHours(
         WeeklySchedule(tuple(ranges(hours["weekly"][day]) for day in DAYS)),
-        tuple(DatedHours(dt.date.fromisoformat(e["from"]), dt.date.fromisoformat(e["to"]), ranges(e["ranges"]))
+        tuple(dated_hours_between(ExceptionBound.parse(e["from"]), ExceptionBound.parse(e["to"]),
+                                  ranges(e["ranges"]), ZoneInfo(hours["timezone"]))
               for e in hours["exceptions"]),
         hours["timezone"],
     )
@@ -388,7 +397,16 @@ def test_browser_logic_matches_the_cli(open_browser: Callable[..., WebDriver], s
                 "exceptions": [{"from": "2026-03-08", "to": "2026-03-08", "ranges": [["00:00", "03:30"]]},
                                {"from": "2026-11-01", "to": "2026-11-01", "ranges": [["01:00", "02:00"]]},
                                {"from": "2026-11-02", "to": "2026-11-02", "ranges": [["00:00", "24:00"]]}]}
-    schedules = {rid: route["hours"] for rid, route in banner_document["routes"].items()} | {"ny": new_york}
+    # A timed 24/7 extension over a weekday evening, and a yearly holiday over New Year (and across DST).
+    timed = {"timezone": "Europe/Oslo", "always": False,
+             "weekly": {day: [["08:00", "22:00"]] for day in DAYS},
+             "exceptions": [{"from": "2026-12-02T06:00", "to": "2026-12-03T18:00", "ranges": [["00:00", "24:00"]]},
+                            {"from": "12-06T12:00", "to": "12-07", "ranges": []},
+                            {"from": "12-10", "to": "12-10T10:00", "ranges": [["06:00", "24:00"]]},
+                            {"from": "03-08T01:00", "to": "03-08T04:00", "ranges": [["00:00", "24:00"]]},
+                            {"from": "10-31T22:00", "to": "11-01T03:00", "ranges": [["00:00", "24:00"]]}]}
+    schedules = {rid: route["hours"] for rid, route in banner_document["routes"].items()} | {
+        "ny": new_york, "timed": timed}
     start = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
     moments = [start + dt.timedelta(minutes=20 * i) for i in range(3 * 24 * 18)]  # 28 Nov – 16 Dec
     for first in (dt.datetime(2026, 3, 7, 4, tzinfo=dt.UTC), dt.datetime(2026, 10, 31, 4, tzinfo=dt.UTC)):
