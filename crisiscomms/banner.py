@@ -24,7 +24,7 @@ DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
     playbook, notice = renderer.playbook, renderer.notice
-    expires = notice_expiry(playbook, notice)
+    expires = notice_expiry(playbook, notice, renderer.sent_at)
     inquiry_ids = playbook.notice_inquiries(renderer.notice_id)
     route_ids = sorted({r for i in inquiry_ids for r in (playbook.inquiries[i].best, *playbook.inquiries[i].fallbacks)})
     return {

@@ -133,11 +133,13 @@ def _channel_list(_: click.Context, __: click.Parameter, value: str | None) -> t
               help="E-mail requests per second at most (default: playbook).")
 @click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
+@click.option("--wait", "waits", multiple=True, metavar="ROUTE=DURATION",
+              help="Expected wait on a route now, e.g. outage-line=25m (repeatable; overrides the playbook's).")
 def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_format: str,
          channels: tuple[str, ...], at_text: str | None, ignore_quiet_hours: bool, default_region: str | None,
          suppress: tuple[Path, ...], skipped_out: Path | None, banner_out: Path | None,
          campaign: str | None, ledger_path: Path, concurrency: int | None, sms_rate: float | None,
-         email_rate: float | None, resend_uncertain: bool, yes: bool) -> None:
+         email_rate: float | None, resend_uncertain: bool, yes: bool, waits: tuple[str, ...]) -> None:
     """Send a notice to an audience (SMS, email, site banner).
 
     \b
@@ -145,6 +147,7 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
       crisiscomms send playbooks/nordvind-storm.yaml --notice storm-outage \\
           --audience examples/customers.csv --dry-run
     """
+    from .durations import parse_wait_options
     from .ledger import check_ledger_path
     from .plan import Planner, PlanRequest
     from .sending import plan_all
@@ -155,7 +158,8 @@ def send(playbook: Path, notice_id: str, audience: Path, dry_run: bool, output_f
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     request = PlanRequest(audience=audience, at=at, channels=channels, ignore_quiet_hours=ignore_quiet_hours,
                           default_region=default_region, suppress=suppress, banner_out=banner_out,
-                          campaign=campaign, stop_list=ledger_path.parent / "opted-out-sms.txt")
+                          campaign=campaign, stop_list=ledger_path.parent / "opted-out-sms.txt",
+                          waits=parse_wait_options(waits, list(session.playbook.routes)))
     planner = Planner(session, request)
     if not dry_run:
         from .dispatch import DispatchSettings

@@ -22,6 +22,8 @@ from .sending import Decision, Preparation, SendOutcome, next_steps
 def print_preview(preview: Preview, console: Console) -> None:
     console.print(Text(f"{preview.organisation} — notice '{preview.notice_id}' ({preview.severity}), "
                        f"as of {preview.at.isoformat(timespec='minutes')}", style="bold"))
+    for line in preview.timing_lines():
+        console.print(Text(line, style="bold red" if line.startswith("EXPIRED") else ""))
     for locale_preview in preview.locales:
         parts: list[Table | Text] = []
         for channel, content in locale_preview.contents.items():

@@ -11,7 +11,7 @@ relative day words (``today``, ``i morgon``). The few words Babel has no data fo
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,7 @@ from babel.dates import (
     format_datetime,
     format_interval,
     format_skeleton,
+    format_timedelta,
     get_day_names,
     get_timezone_name,
     match_skeleton,
@@ -234,6 +235,16 @@ def format_exception_period(exception: DatedHours, locale: str, year: int) -> st
     first = end(exception.first, exception.first_minute, whole=exception.first_minute == 0)
     last = end(exception.last, exception.last_minute, whole=exception.last_minute == MINUTES_PER_DAY)
     return f"{first} – {last}"
+
+
+def format_wait(wait: timedelta, locale: str) -> str:
+    """``25 minutes``, ``1 hour``, ``25 minuter``: Babel's CLDR unit words, in whole minutes up to two hours."""
+    minutes = max(1, round(wait.total_seconds() / 60))
+    if minutes < 120:
+        return str(format_timedelta(timedelta(minutes=minutes), threshold=1000, granularity="minute",
+                                    format="long", locale=locale))
+    return str(format_timedelta(timedelta(minutes=minutes), threshold=1000, granularity="hour", format="long",
+                                locale=locale))
 
 
 def _in_year(day: date, year: int) -> date:

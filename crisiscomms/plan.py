@@ -90,6 +90,7 @@ class PlanRequest:
     banner_out: Path | None = None
     campaign: str | None = None
     stop_list: Path | None = None  # numbers that replied STOP in earlier runs (may not exist yet)
+    waits: tuple[tuple[str, dt.timedelta], ...] = ()  # route id → expected wait given at plan time (--wait)
 
 
 def campaign_id(session: NoticeSession) -> str:
@@ -118,7 +119,8 @@ class Planner:
         self.region = (request.default_region or playbook.organisation.country).upper()
         if self.region not in phonenumbers.SUPPORTED_REGIONS:
             raise UsageError(f"--default-region '{request.default_region}' is not a two-letter country code like SE")
-        self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at)
+        self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at,
+                                                    waits=dict(request.waits))
         self.campaign = request.campaign or campaign_id(session)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .durations import looks_like_duration, parse_duration
 from .hours import (
     EXCEPTION_BOUND,
     DatedHours,
@@ -198,6 +199,18 @@ ExceptionDate = Annotated[
 ]
 
 
+def _duration_text(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            raise PydanticCustomError("bad_duration", str(error)) from None
+    return value
+
+
+RouteWait = Annotated[dt.timedelta, BeforeValidator(_duration_text), Field(examples=["25m", "PT25M"])]
+
+
 class HoursException(_Model):
     """Hours that replace the weekly ones for a while (holidays, extended crisis hours).
 
@@ -250,6 +263,18 @@ class Route(_Model):
     timezone: TimeZoneName | None = Field(
         None, description="When the route's hours are not in the organisation's zone.")
     exceptions: list[HoursException] = Field(default_factory=list)
+    callback: str | None = Field(
+        None, description="Where a call-back is booked: a web address, or a phone number (stored as E.164).",
+        examples=["https://example.org/callback", "+46 8 123 456 78"])
+    wait: RouteWait | None = Field(
+        None, description="The expected wait (25m, 1h, PT25M); `send --wait ROUTE=25m` overrides it at plan time.")
+
+    @field_validator("callback")
+    @classmethod
+    def _callback_url_or_phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value.strip().lower().startswith(("http://", "https://")):
+            return None if value is None else _check_http_url(value.strip())
+        return phone_to_e164(value, (info.context or {}).get("region"))
 
     @field_validator("phone")
     @classmethod
@@ -319,13 +344,47 @@ class Link(_Model):
     kind: LinkKind = "other"
 
 
+def _moment_or_duration(value: Any) -> Any:
+    """A duration written as text (``36h``, ``PT36H``) becomes a timedelta; dates and times pass on."""
+    if isinstance(value, str) and looks_like_duration(value):
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            raise PydanticCustomError("bad_duration", str(error)) from None
+    return value
+
+
+NoticeMoment = Annotated[
+    dt.datetime | dt.date | dt.timedelta, BeforeValidator(_moment_or_duration),
+    Field(examples=["2026-12-06T20:00:00+01:00", "36h", "PT36H"]),
+]
+
+
+def notice_moment(value: dt.datetime | dt.date | dt.timedelta | None, planned_at: dt.datetime,
+                  timezone: str) -> dt.datetime | None:
+    """The moment ``value`` means for a plan made at ``planned_at``: a duration counts from then,
+    a day means its end, a time without an offset is the organisation's local time."""
+    zone = zone_info(timezone)
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return planned_at + value
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return dt.datetime.combine(value + dt.timedelta(days=1), dt.time(0), zone)
+
+
 class Notice(_Model):
     """One message to send: what it says is in its templates."""
 
     severity: Severity
     channels: list[ChannelName] = Field(min_length=1)
     templates: Id | None = Field(None, description="Template set (folder under templates/); default: the notice id.")
-    expires: dt.datetime | dt.date | None = Field(None, description="When the notice stops being true.")
+    expires: NoticeMoment | None = Field(
+        None, description="When the notice stops being true: a moment (2026-12-06T20:00:00+01:00), a day "
+                          "(the end of it), or a duration from when the plan is made (36h, 90m, 2d, PT36H).")
+    next_update: NoticeMoment | None = Field(
+        None, description="When readers will hear more: a moment, or a duration from when the plan is made (6h).")
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
     inquiries: list[Id] | None = Field(None, description="Inquiry types to show; default: all.")
     variables: dict[Id, Localized | int | float | bool] = Field(default_factory=dict)

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .banner import build_banner_document
-from .render import BannerContent, Content, EmailContent, NoticeRenderer, SmsContent
+from .hours import zone_info
+from .render import (
+    BannerContent,
+    Content,
+    EmailContent,
+    NoticeRenderer,
+    SmsContent,
+    notice_expiry,
+    notice_next_update,
+)
 from .session import NoticeSession
 from .template_checks import sample_recipient
 
@@ -32,10 +41,37 @@ class Preview:
     at: dt.datetime
     locales: list[LocalePreview]
     banner_document: dict[str, Any] | None = None  # for the live widget on the HTML page
+    timezone: str = "UTC"  # the organisation's, in which the moments below are shown
+    expires: dt.datetime | None = None  # the resulting moment (a duration counted from ``at``)
+    next_update: dt.datetime | None = None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires is not None and self.expires <= self.at
 
     def as_dict(self) -> dict[str, Any]:
         return {"notice": self.notice_id,
+                "expires": _iso(self.expires), "expired": self.expired, "next_update": _iso(self.next_update),
                 "locales": {p.locale: {ch: content_dict(c) for ch, c in p.contents.items()} for p in self.locales}}
+
+    def timing_lines(self) -> list[str]:
+        """``Expires Sun 06 Dec 2026 20:00 (Europe/Stockholm)``; an expired notice says so first."""
+        lines = []
+        if self.expires is not None and self.expired:
+            lines.append(f"EXPIRED: this notice stopped being true at {self.shown(self.expires)}, "
+                         f"before the preview's moment ({self.shown(self.at)}); change 'expires' before sending it")
+        elif self.expires is not None:
+            lines.append(f"Expires {self.shown(self.expires)}")
+        if self.next_update is not None:
+            lines.append(f"Next update {self.shown(self.next_update)}")
+        return lines
+
+    def shown(self, moment: dt.datetime) -> str:
+        return f"{moment.astimezone(zone_info(self.timezone)):%a %d %b %Y %H:%M} ({self.timezone})"
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return moment.isoformat(timespec="minutes") if moment is not None else None
 
 
 def content_dict(content: Content) -> dict[str, Any]:
@@ -61,7 +97,9 @@ def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -
         }
         previews.append(LocalePreview(locale, contents))
     document = build_banner_document(renderer) if "banner" in session.notice.channels else None
-    return Preview(session.notice_id, session.notice.severity, playbook.organisation.name, at, previews, document)
+    notice = session.notice
+    return Preview(session.notice_id, notice.severity, playbook.organisation.name, at, previews, document,
+                   timezone, notice_expiry(playbook, notice, at), notice_next_update(playbook, notice, at))
 
 
 def preview_html(preview: Preview) -> str:
@@ -74,8 +112,10 @@ def preview_html(preview: Preview) -> str:
         widget = inline_embed(preview.banner_document, now=preview.at, expanded=True)
     sections = "\n".join(_locale_section(p) for p in preview.locales)
     title = html.escape(f"{preview.organisation} — {preview.notice_id} ({preview.severity})")
+    timing = "".join(f'<p class="{"expired" if line.startswith("EXPIRED") else "timing"}">{html.escape(line)}</p>'
+                     for line in preview.timing_lines())
     return _PAGE.format(title=title, at=html.escape(preview.at.isoformat(timespec="minutes")),
-                        sections=sections, widget=widget)
+                        sections=sections, widget=widget, timing=timing)
 
 
 def _locale_section(locale_preview: LocalePreview) -> str:
@@ -134,9 +174,10 @@ iframe {{ width: 100%; height: 28rem; border: 1px solid #ccd2da; border-radius: 
 pre {{ white-space: pre-wrap; background: #f4f5f7; padding: .5rem; }}
 .bar {{ background: #b3261e; color: #fff; padding: .5rem .75rem; border-radius: 6px 6px 0 0; }}
 .popup {{ border: 1px solid #ccd2da; border-top: 0; padding: .75rem; margin: 0; white-space: pre-wrap; }}
+.expired {{ background: #b3261e; color: #fff; padding: .5rem .75rem; border-radius: 6px; font-weight: bold; }}
 @media (max-width: 60rem) {{ .cards {{ grid-template-columns: 1fr; }} }}
 </style></head>
-<body><header><h1>{title}</h1><p>As of {at}</p></header>
+<body><header><h1>{title}</h1><p>As of {at}</p>{timing}</header>
 <main>{sections}</main>{widget}
 </body></html>
 """

@@ -47,13 +47,14 @@ from .formatting import (
     format_exception_period,
     format_time_for,
     format_until,
+    format_wait,
     format_weekly_hours,
     format_when,
     phrase,
     timezone_label,
 )
 from .hours import OpeningHours, zone_info
-from .playbook import Notice, Playbook, Route, localized_text
+from .playbook import Notice, Playbook, Route, localized_text, notice_moment
 from .smsenc import SmsFit, analyse, normalise_for_gsm
 
 CHANNEL_FILES: dict[str, tuple[str, ...]] = {
@@ -103,15 +104,15 @@ class TemplateRenderError(TemplateError):
         self.problem = problem
 
 
-def notice_expiry(playbook: Playbook, notice: Notice) -> dt.datetime | None:
-    """The moment a notice stops being true; a bare date means the end of that day."""
-    expires = notice.expires
-    zone = zone_info(playbook.organisation.timezone)
-    if expires is None:
-        return None
-    if isinstance(expires, dt.datetime):
-        return expires if expires.tzinfo else expires.replace(tzinfo=zone)
-    return dt.datetime.combine(expires + dt.timedelta(days=1), dt.time(0), zone)
+def notice_expiry(playbook: Playbook, notice: Notice, planned_at: dt.datetime) -> dt.datetime | None:
+    """The moment a notice stops being true; a bare date means the end of that day, a duration
+    (``36h``) counts from the moment the plan is made."""
+    return notice_moment(notice.expires, planned_at, playbook.organisation.timezone)
+
+
+def notice_next_update(playbook: Playbook, notice: Notice, planned_at: dt.datetime) -> dt.datetime | None:
+    """When readers will hear more (``next_update``), or None."""
+    return notice_moment(notice.next_update, planned_at, playbook.organisation.timezone)
 
 
 MAX_RESULT_LENGTH = 100_000  # characters a string or list repetition may produce in a template
@@ -332,6 +333,7 @@ class NoticeRenderer:
     store: TemplateStore
     sent_at: dt.datetime
     reuse: bool = True  # reuse renders that do not mention the recipient (off when each is rendered once)
+    waits: Mapping[str, dt.timedelta] = field(default_factory=dict)  # route id → expected wait (send --wait)
     _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
     _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -339,9 +341,11 @@ class NoticeRenderer:
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
-                     *, store: TemplateStore | None = None) -> NoticeRenderer:
-        """A renderer; pass ``store`` to share compiled templates between renderers of one playbook."""
-        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at)
+                     *, store: TemplateStore | None = None,
+                     waits: Mapping[str, dt.timedelta] | None = None) -> NoticeRenderer:
+        """A renderer; pass ``store`` to share compiled templates between renderers of one playbook,
+        ``waits`` for expected waits known at plan time (they win over the playbook's ``wait``)."""
+        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at, waits=dict(waits or {}))
 
     @cached_property
     def notice(self) -> Notice:
@@ -399,20 +403,22 @@ class NoticeRenderer:
     def _build_shared_context(self, locale: str, timezone: str) -> dict[str, Any]:
         playbook, notice = self.playbook, self.notice
         default = playbook.organisation.default_locale
-        expires = notice_expiry(playbook, notice)
+        expires = notice_expiry(playbook, notice, self.sent_at)
+        next_update = notice_next_update(playbook, notice, self.sent_at)
         links = [{"title": localized_text(link.title, locale, default), "url": link.url, "kind": link.kind}
                  for link in playbook.links]
         return {
             "locale": locale,
             "org": {"name": playbook.organisation.name, "website": playbook.organisation.website},
             "notice": {"id": self.notice_id, "severity": notice.severity, "channels": list(notice.channels),
-                       "expires": expires},
+                       "expires": expires, "next_update": next_update},
             "vars": {k: localized_text(v, locale, default) if isinstance(v, str | dict) else v
                      for k, v in notice.variables.items()},
             "reach": [self._inquiry_view(iid, locale, timezone) for iid in playbook.notice_inquiries(self.notice_id)],
             "links": links,
             "sent_at": format_datetime_for(self.sent_at, locale, timezone),
             "expires_at": format_datetime_for(expires, locale, timezone) if expires else None,
+            "next_update": format_datetime_for(next_update, locale, timezone) if next_update else None,
             "reader_timezone": timezone,
             "hotline": self._hotline(locale, timezone),
             "status_link": next((link for link in links if link["kind"] == "status"), None),
@@ -433,11 +439,15 @@ class NoticeRenderer:
         best = self._route_view(inquiry.best, locale, timezone)
         fallbacks = [self._route_view(r, locale, timezone) for r in inquiry.fallbacks]
         alternative = None if best["open_now"] else next((f for f in fallbacks if f["open_now"]), None)
+        use = best if best["open_now"] else (alternative or best)
+        others = [r for r in (best, *fallbacks) if r["id"] != use["id"]]
+        alternatives = sorted(others, key=lambda r: not r["open_now"])  # open first, each kept in playbook order
         return {
             "id": inquiry_id,
             "label": localized_text(inquiry.label, locale, self.playbook.organisation.default_locale),
             "best": best, "fallbacks": fallbacks, "best_open": best["open_now"],
-            "alternative": alternative, "use": best if best["open_now"] else (alternative or best),
+            "alternative": alternative, "use": use,
+            "alternatives": alternatives, "second": alternatives[0] if alternatives else None,
         }
 
     def _route_view(self, route_id: str, locale: str, timezone: str) -> dict[str, Any]:
@@ -457,9 +467,22 @@ class NoticeRenderer:
             "open_now": open_now,
             "opens": format_when(opens, locale, timezone, self.sent_at) if opens and not open_now else None,
             "closes": format_until(closes, locale, timezone, self.sent_at) if closes and open_now else None,
+            "closes_today": bool(open_now and closes and _ends_today(closes, self.sent_at, timezone)),
             "today": format_day_hours(hours.ranges_on(self.sent_at.astimezone(hours.zone).date()), locale),
             "special": self._special_hours(route, hours, locale, timezone),
+            **self._wait_and_callback(route_id, route, locale),
         }
+
+    def _wait_and_callback(self, route_id: str, route: Route, locale: str) -> dict[str, Any]:
+        """``wait`` ("25 minutes"), ``wait_minutes`` (25) and ``callback`` ({contact, href}), or None each."""
+        wait = self.waits.get(route_id, route.wait)
+        callback = None
+        if route.callback is not None:
+            callback = {"contact": display_phone(route.callback) if route.callback.startswith("+") else route.callback,
+                        "href": f"tel:{route.callback}" if route.callback.startswith("+") else route.callback}
+        return {"wait": format_wait(wait, locale) if wait else None,
+                "wait_minutes": round(wait.total_seconds() / 60) if wait else None,
+                "callback": callback}
 
     def _route_state(self, route_id: str) -> tuple[bool, dt.datetime | None, dt.datetime | None]:
         """Open now, next opening, current closing: the same in every locale, so computed once."""
@@ -491,7 +514,8 @@ class NoticeRenderer:
         return text
 
 
-_FORMATTED_KEYS = frozenset({"hours", "today", "period", "opens", "closes", "sent_at", "expires_at"})
+_FORMATTED_KEYS = frozenset({"hours", "today", "period", "opens", "closes", "sent_at", "expires_at", "wait",
+                             "next_update"})
 SPECIAL_HOURS_AHEAD_DAYS = 7  # an exception starting within a week is worth telling the reader now
 _FILTERS = {"datetime": format_datetime_for, "date": format_date_for, "time": format_time_for}
 
@@ -507,11 +531,22 @@ def _gsm_safe_strings(value: Any, key: str = "") -> Any:
     return value
 
 
+def _ends_today(closes: dt.datetime, now: dt.datetime, timezone: str) -> bool:
+    """True when ``closes`` is today for the reader, or the midnight that ends today ("until 24:00")."""
+    zone = zone_info(timezone)
+    closing, today = closes.astimezone(zone), now.astimezone(zone).date()
+    return closing.date() == today or (closing.time() == dt.time(0) and (closing.date() - today).days == 1)
+
+
 def display_contact(route: Route) -> str:
     """How a customer sees the route: ``+46 8 123 456 78``, an URL or an address."""
     if route.phone:
-        return phonenumbers.format_number(phonenumbers.parse(route.phone), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return display_phone(route.phone)
     return route.email or route.url or ""
+
+
+def display_phone(e164: str) -> str:
+    return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def route_href(route: Route) -> str:
