@@ -168,14 +168,17 @@ def format_when(moment: datetime, locale: str, timezone: str, now: datetime) -> 
     ``Sat 10:00`` within the week, else ``Sat, Oct 17, 10:00``. Day words are CLDR's."""
     zone = zone_info(timezone)
     local, today = moment.astimezone(zone), now.astimezone(zone).date()
-    days = (local.date() - today).days
+    day, minute = local.date(), local.hour * 60 + local.minute
+    if minute == 0 and day > today:  # midnight ends the day before: "Sun 24:00", not "Mon 00:00"
+        day, minute = day - timedelta(days=1), MINUTES_PER_DAY
+    days = (day - today).days
     word = _relative_day(days, locale)
     if word is not None:
-        return _combine(word, format_clock(local.hour * 60 + local.minute, locale), locale, relative=True)
+        return _combine(word, format_clock(minute, locale), locale, relative=True)
+    shown = datetime.combine(day, time(0)) if minute == MINUTES_PER_DAY else local
     if 0 < days < 7:
-        return format_weekday_time(local, locale, timezone)
-    return _combine(_format_pattern(_pattern("MMMEd", locale), local, locale),
-                    format_clock(local.hour * 60 + local.minute, locale), locale)
+        return _format_pattern(_pattern("EHm", locale, hour_24_as_24=minute == MINUTES_PER_DAY), shown, locale)
+    return _combine(_format_pattern(_pattern("MMMEd", locale), shown, locale), format_clock(minute, locale), locale)
 
 
 def format_until(moment: datetime, locale: str, timezone: str, now: datetime) -> str:

@@ -69,3 +69,13 @@ def test_until_is_a_bare_time_today_and_24_00_at_midnight() -> None:
 ])
 def test_moments_join_date_and_time_the_locale_way(locale: str, expected: str) -> None:
     assert format_datetime_for(SUNDAY_EARLY, locale, "Europe/Oslo") == expected
+
+
+def test_a_closing_at_midnight_is_the_end_of_the_day_before() -> None:
+    saturday_late = datetime(2026, 12, 5, 23, 30, tzinfo=OSLO)
+
+    def until(day: int, locale: str) -> str:
+        return format_until(datetime(2026, 12, day, tzinfo=OSLO), locale, "Europe/Oslo", saturday_late)
+
+    assert [until(6, "da"), until(7, "da"), until(8, "da"), until(7, "en")] == [
+        "24.00", "i morgen kl. 24.00", "man. 24.00", "tomorrow at 24:00"]
