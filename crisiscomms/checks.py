@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic
 from .hours import DAY_NAMES, MINUTES_PER_DAY, DatedHours, OpeningHours, uncovered_intervals, zone_info
+from .locales import fallback_chain
 from .playbook import Playbook
 from .yamlsource import PathKey, SourceMap
 
@@ -26,8 +27,8 @@ YEARLY_SCAN_START = date(2000, 1, 1)  # yearly exceptions keep month and day in 
 
 def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
     checks = (
-        _check_locales, _check_localized_texts, _check_references, _check_providers, _check_variable_names,
-        _check_overlapping_exceptions,
+        _check_locales, _check_locale_fallbacks, _check_localized_texts, _check_references, _check_providers,
+        _check_variable_names, _check_overlapping_exceptions,
         _check_live_person, _check_coverage, _check_critical_notices, _check_files,
     )
     found: list[Diagnostic] = []
@@ -64,6 +65,28 @@ def _check_locales(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[D
         seen.add(code)
 
 
+def _check_locale_fallbacks(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    """Each declared fallback leads to a written locale, without a loop; one not written is noted."""
+    organisation = playbook.organisation
+    fallbacks = organisation.locale_fallbacks
+    for code, target in fallbacks.items():
+        place = ("organisation", "locale_fallbacks", code)
+        if target not in organisation.locales and target not in fallbacks:
+            yield _error(source, place, f"fallback '{target}' for '{code}' is not one of locales "
+                                        f"({', '.join(organisation.locales)}); readers would get nothing written")
+            continue
+        chain = [code]
+        while chain[-1] in fallbacks and fallbacks[chain[-1]] not in chain:
+            chain.append(fallbacks[chain[-1]])
+        if chain[-1] in fallbacks:
+            yield _error(source, place, f"the fallbacks of '{code}' go round in a circle "
+                                        f"({' → '.join([*chain, fallbacks[chain[-1]]])}); end the chain at a "
+                                        "written locale")
+        elif code not in organisation.locales:
+            text = organisation.text_chain(code)[0]
+            yield source.diagnostic(place, f"{code} readers get the {text} text (declared here)", severity="note")
+
+
 def _localized_fields(playbook: Playbook) -> Iterator[tuple[PathKey, object]]:
     for rid, route in playbook.routes.items():
         if route.label is not None:
@@ -95,10 +118,18 @@ def _check_localized_texts(playbook: Playbook, source: SourceMap, _: Path) -> It
                              f"'{code}' is not one of the playbook's locales ({', '.join(locales)})", key=True)
         if default not in value:
             yield _error(source, location, f"no text for the default locale '{default}'; add '{default}: ...'")
-        missing = [code for code in locales if code not in value and code != default]
+        missing = [code for code in locales if code not in value and code != default
+                   and not _declared_text(playbook, code, value)]
         if missing:
             yield _warning(source, location,
                            f"no text for {', '.join(missing)}; those readers will see the '{default}' text")
+
+
+def _declared_text(playbook: Playbook, code: str, value: dict[str, str]) -> bool:
+    """True when ``organisation.locale_fallbacks`` leads ``code`` readers to a text ``value`` has."""
+    organisation = playbook.organisation
+    declared = fallback_chain(code, organisation.locale_fallbacks, code)[1:]
+    return any(other in value for other in declared)
 
 
 def _check_references(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:

@@ -26,6 +26,9 @@ def print_preview(preview: Preview, console: Console) -> None:
         console.print(Text(line, style="bold red" if line.startswith("EXPIRED") else ""))
     for locale_preview in preview.locales:
         parts: list[Table | Text] = []
+        note = locale_preview.fallback_note()
+        if note:
+            parts.append(Text(note, style="yellow"))
         for channel, content in locale_preview.contents.items():
             parts.append(Text(channel.upper(), style="bold cyan"))
             parts.append(_content_table(content))
@@ -56,6 +59,7 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
         console.print(Text("DRY RUN — nothing is sent, no ledger is written.", style="bold yellow"))
     console.print(f"Notice [bold]{summary.notice}[/], campaign [bold]{summary.campaign}[/], as of {at}")
     console.print(_planned_table(summary))
+    _print_fallbacks(summary, console)
     if summary.skipped:
         console.print(_skipped_table(summary))
     else:
@@ -73,6 +77,13 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
     if summary.banner_path is not None:
         verb = "would be written" if dry_run else "will be written"
         console.print(f"Banner {verb} to {summary.banner_path}")
+
+
+def _print_fallbacks(summary: PlanSummary, console: Console) -> None:
+    """Readers who get another language's text (organisation.locale_fallbacks, or the default locale)."""
+    for reader, text, count in summary.fallbacks():
+        console.print(Text(f"Fallback: {count:,} message{'' if count == 1 else 's'} to {reader} readers "
+                           f"use the {text} text"))
 
 
 def _planned_table(summary: PlanSummary) -> Table:

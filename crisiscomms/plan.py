@@ -153,7 +153,7 @@ class Planner:
         playbook = self.session.playbook
         person_channels = [c for c in self.channels if c != "banner"]
         options = AudienceOptions(self.region, playbook.organisation.timezone,
-                                  tuple(playbook.organisation.locales), playbook.organisation.default_locale)
+                                  tuple(playbook.organisation.reader_locales), playbook.organisation.default_locale)
         with open_audience(self.request.audience, options) as audience:
             self._check_columns(audience.columns)
             banner_path = self.banner_path
@@ -260,6 +260,7 @@ class PlanSummary:
     unpriced_segments: int = 0
     samples: dict[tuple[str, str], Content | dict[str, Any]] = field(default_factory=dict)
     suppression_problems: list[str] = field(default_factory=list)
+    text_locales: dict[str, Counter[str]] = field(default_factory=dict)  # reader locale → text locale → messages
 
     def add(self, item: PlanItem) -> None:
         if isinstance(item, SkippedMessage):
@@ -272,6 +273,8 @@ class PlanSummary:
         counts[item.channel] += 1
         if (item.locale, item.channel) not in self.samples:
             self.samples[(item.locale, item.channel)] = item.content
+        if text_locale := getattr(item.content, "text_locale", ""):
+            self.text_locales.setdefault(item.locale, Counter())[text_locale] += 1
         if item.not_before is not None:
             self._defer(item)
         if item.channel == "sms" and isinstance(content := item.content, SmsContent):
@@ -313,7 +316,13 @@ class PlanSummary:
                                "unpriced_segments": self.unpriced_segments} if self.prices else None,
             "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
             "banner_path": str(self.banner_path) if self.banner_path else None,
+            "text_locales": {loc: dict(sorted(counts.items())) for loc, counts in sorted(self.text_locales.items())},
         }
+
+    def fallbacks(self) -> list[tuple[str, str, int]]:
+        """(reader locale, locale of the text they get, messages) wherever the two differ."""
+        return [(reader, text, n) for reader, counts in sorted(self.text_locales.items())
+                for text, n in sorted(counts.items()) if text != reader]
 
 
 def summary_for(planner: Planner) -> PlanSummary:

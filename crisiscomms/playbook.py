@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -42,7 +43,7 @@ from .hours import (
     parse_day_spec,
     zone_info,
 )
-from .locales import is_known_locale
+from .locales import fallback_chain, is_known_locale
 
 FORMAT_VERSION = 1
 SEVERITIES = ("info", "warning", "critical")
@@ -153,11 +154,14 @@ WeeklyHours = Annotated[
 ]
 
 
-def localized_text(value: str | dict[str, str], locale: str, default_locale: str) -> str:
-    """The text of ``value`` for ``locale``, falling back to the default locale."""
+def localized_text(value: str | dict[str, str], locale: str, default_locale: str, chain: Sequence[str] = ()) -> str:
+    """The text of ``value`` for ``locale``, else the first of ``chain`` it has, else the default locale's."""
     if isinstance(value, str):
         return value
-    return value.get(locale) or value.get(default_locale) or next(iter(value.values()), "")
+    for code in (locale, *chain, default_locale):
+        if value.get(code):
+            return value[code]
+    return next(iter(value.values()), "")
 
 
 class _Model(BaseModel):
@@ -173,6 +177,20 @@ class Organisation(_Model):
     timezone: TimeZoneName
     default_locale: LocaleCode
     locales: list[LocaleCode] = Field(min_length=1, description="Every language the notices are written in.")
+    locale_fallbacks: dict[LocaleCode, LocaleCode] = Field(
+        default_factory=dict,
+        description="Whose text a reader gets when their language has none, before the default locale: "
+                    "{de: en, nn: nb}. A fallback declared here is intentional (validate notes it, no warning).")
+
+    @property
+    def reader_locales(self) -> list[str]:
+        """Locales a reader can be given: those written, and those with a declared fallback."""
+        return [*self.locales, *(code for code in self.locale_fallbacks if code not in self.locales)]
+
+    def text_chain(self, locale: str) -> list[str]:
+        """The written locales whose text a ``locale`` reader gets, best first (ends with the default)."""
+        chain = fallback_chain(locale, self.locale_fallbacks, self.default_locale)
+        return [code for code in chain if code in self.locales] or [self.default_locale]
 
 
 def _exception_bound(value: Any) -> Any:

@@ -12,6 +12,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from babel import Locale
+
 from .banner import build_banner_document
 from .hours import zone_info
 from .render import (
@@ -31,6 +33,29 @@ from .template_checks import sample_recipient
 class LocalePreview:
     locale: str
     contents: dict[str, Content]  # channel → content
+
+    @property
+    def fallbacks(self) -> dict[str, str]:
+        """Channel → the locale whose text this locale's readers get, where it is another."""
+        return {channel: content.text_locale for channel, content in self.contents.items()
+                if content.text_locale and content.text_locale != self.locale}
+
+    def fallback_note(self) -> str | None:
+        """``fallback: shown in English`` (``…; SMS in Swedish`` when channels differ), or None."""
+        names = {channel: language_name(code) for channel, code in self.fallbacks.items()}
+        if not names:
+            return None
+        if len(set(names.values())) == 1 and len(names) == len(self.contents):
+            return f"fallback: shown in {next(iter(names.values()))}"
+        return "fallback: " + ", ".join(f"{_CHANNEL_NAMES[c]} shown in {n}" for c, n in names.items())
+
+
+_CHANNEL_NAMES = {"sms": "SMS", "email": "e-mail", "banner": "banner"}
+
+
+def language_name(code: str) -> str:
+    """``en`` → ``English``, ``en_GB`` → ``English (United Kingdom)`` (Babel's English names)."""
+    return str(Locale.parse(code).get_display_name("en") or code)
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,7 @@ class Preview:
     def as_dict(self) -> dict[str, Any]:
         return {"notice": self.notice_id,
                 "expires": _iso(self.expires), "expired": self.expired, "next_update": _iso(self.next_update),
+                "fallbacks": {p.locale: p.fallbacks for p in self.locales if p.fallbacks},
                 "locales": {p.locale: {ch: content_dict(c) for ch, c in p.contents.items()} for p in self.locales}}
 
     def timing_lines(self) -> list[str]:
@@ -120,16 +146,19 @@ def preview_html(preview: Preview) -> str:
 
 def _locale_section(locale_preview: LocalePreview) -> str:
     cards = []
-    for channel, content in locale_preview.contents.items():
+    for content in locale_preview.contents.values():
         if isinstance(content, SmsContent):
-            cards.append(_sms_card(content))
+            card = _sms_card(content)
         elif isinstance(content, EmailContent):
-            cards.append(_email_card(content, locale_preview.locale))
-        elif isinstance(content, BannerContent):
-            cards.append(_banner_card(content))
-        del channel
+            card = _email_card(content, locale_preview.locale)
+        else:
+            card = _banner_card(content)
+        lang = html.escape((content.text_locale or locale_preview.locale).replace("_", "-"))
+        cards.append(card.replace('<figure class="card', f'<figure lang="{lang}" class="card', 1))
     code = html.escape(locale_preview.locale)
-    return f'<section lang="{code}" aria-labelledby="h-{code}"><h2 id="h-{code}">{code}</h2>' \
+    note = locale_preview.fallback_note()
+    mark = f' <span class="fallback">{html.escape(note)}</span>' if note else ""
+    return f'<section aria-labelledby="h-{code}"><h2 id="h-{code}">{code}{mark}</h2>' \
            f'<div class="cards">{"".join(cards)}</div></section>'
 
 
@@ -174,6 +203,8 @@ iframe {{ width: 100%; height: 28rem; border: 1px solid #ccd2da; border-radius: 
 pre {{ white-space: pre-wrap; background: #f4f5f7; padding: .5rem; }}
 .bar {{ background: #b3261e; color: #fff; padding: .5rem .75rem; border-radius: 6px 6px 0 0; }}
 .popup {{ border: 1px solid #ccd2da; border-top: 0; padding: .75rem; margin: 0; white-space: pre-wrap; }}
+.fallback {{ background: #fff4ce; color: #5c4400; padding: .1rem .5rem; border-radius: 4px; text-transform: none;
+  letter-spacing: 0; font-weight: normal; }}
 .expired {{ background: #b3261e; color: #fff; padding: .5rem .75rem; border-radius: 6px; font-weight: bold; }}
 @media (max-width: 60rem) {{ .cards {{ grid-template-columns: 1fr; }} }}
 </style></head>

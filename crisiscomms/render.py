@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from .formatting import (
     timezone_label,
 )
 from .hours import OpeningHours, zone_info
+from .locales import folder_spellings
 from .playbook import Notice, Playbook, Route, localized_text, notice_moment
 from .smsenc import SmsFit, analyse, normalise_for_gsm
 
@@ -68,6 +69,7 @@ CHANNEL_FILES: dict[str, tuple[str, ...]] = {
 class SmsContent:
     text: str
     fit: SmsFit
+    text_locale: str = ""  # the written locale whose templates made it (a fallback's, when the reader's has none)
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,14 @@ class EmailContent:
     subject: str
     text: str
     html: str
+    text_locale: str = ""
 
 
 @dataclass(frozen=True)
 class BannerContent:
     title: str
     body: str
+    text_locale: str = ""
 
 
 Content = SmsContent | EmailContent | BannerContent
@@ -173,10 +177,20 @@ class TemplateStore:
         """The template to use and whether it is the default locale's stand-in."""
         key = (template_set, locale, filename)
         if key not in self._names:
-            own = f"{template_set}/{locale}/{filename}"
-            fallback = f"{template_set}/{self.default_locale}/{filename}"
-            self._names[key] = (own, False) if (self.root / own).is_file() else (fallback, True)
+            own = self.own_name(template_set, locale, filename)
+            fallback = self.own_name(template_set, self.default_locale, filename)
+            self._names[key] = (own, False) if self.has(template_set, locale, filename) else (fallback, True)
         return self._names[key]
+
+    def own_name(self, template_set: str, locale: str, filename: str) -> str:
+        """``set/en_GB/sms.txt``, or ``set/en-GB/sms.txt`` when the folder is spelt that way."""
+        for folder in folder_spellings(locale):
+            if (self.root / template_set / folder).is_dir():
+                return f"{template_set}/{folder}/{filename}"
+        return f"{template_set}/{locale}/{filename}"
+
+    def has(self, template_set: str, locale: str, filename: str) -> bool:
+        return (self.root / self.own_name(template_set, locale, filename)).is_file()
 
     def shown(self, name: str) -> str:
         return f"{self.shown_root}/{name}"
@@ -338,6 +352,7 @@ class NoticeRenderer:
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
     _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
     _states: dict[str, tuple[bool, dt.datetime | None, dt.datetime | None]] = field(default_factory=dict)
+    _text_locales: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
@@ -356,7 +371,22 @@ class NoticeRenderer:
         return self.notice.templates or self.notice_id
 
     def template_names(self, channel: str, locale: str) -> list[tuple[str, bool]]:
-        return [self.store.name_for(self.template_set, locale, f) for f in CHANNEL_FILES[channel]]
+        """The files of ``channel`` for a ``locale`` reader, and whether they are another locale's."""
+        text_locale = self.text_locale(channel, locale)
+        return [(self.store.own_name(self.template_set, text_locale, f), text_locale != locale)
+                for f in CHANNEL_FILES[channel]]
+
+    def text_locale(self, channel: str, locale: str) -> str:
+        """The written locale whose templates serve a ``locale`` reader on ``channel``: the first of the
+        reader's chain (``organisation.locale_fallbacks``, then the default) that has every file of the
+        channel, so that no message mixes languages. Dates, times and words follow it."""
+        key = (channel, locale)
+        if key not in self._text_locales:
+            chain = self.playbook.organisation.text_chain(locale)
+            self._text_locales[key] = next(
+                (code for code in chain if all(self.store.has(self.template_set, code, f)
+                                               for f in CHANNEL_FILES[channel])), chain[-1])
+        return self._text_locales[key]
 
     def render(self, channel: str, locale: str, timezone: str, recipient: Mapping[str, Any] | None) -> Content:
         """The ``channel`` content for a reader; ``recipient`` is None for the public banner."""
@@ -365,10 +395,13 @@ class NoticeRenderer:
         if reusable and key in self._reused:
             return self._reused[key]
         names = [name for name, _ in self.template_names(channel, locale)]
-        context = dict(self.shared_context(locale, timezone, gsm_safe=channel == "sms"))
+        text_locale = self.text_locale(channel, locale)
+        context = dict(self.shared_context(text_locale, timezone, gsm_safe=channel == "sms"))
+        context["reader_locale"] = locale
         if recipient is not None:
             context["recipient"] = recipient
-        content = self._build(channel, [self.store.render(n, context) for n in names])
+        content = replace(self._build(channel, [self.store.render(n, context) for n in names]),
+                          text_locale=text_locale)
         if reusable:
             self._reused[key] = content
         return content
@@ -402,17 +435,16 @@ class NoticeRenderer:
 
     def _build_shared_context(self, locale: str, timezone: str) -> dict[str, Any]:
         playbook, notice = self.playbook, self.notice
-        default = playbook.organisation.default_locale
         expires = notice_expiry(playbook, notice, self.sent_at)
         next_update = notice_next_update(playbook, notice, self.sent_at)
-        links = [{"title": localized_text(link.title, locale, default), "url": link.url, "kind": link.kind}
+        links = [{"title": self._text(link.title, locale), "url": link.url, "kind": link.kind}
                  for link in playbook.links]
         return {
             "locale": locale,
             "org": {"name": playbook.organisation.name, "website": playbook.organisation.website},
             "notice": {"id": self.notice_id, "severity": notice.severity, "channels": list(notice.channels),
                        "expires": expires, "next_update": next_update},
-            "vars": {k: localized_text(v, locale, default) if isinstance(v, str | dict) else v
+            "vars": {k: self._text(v, locale) if isinstance(v, str | dict) else v
                      for k, v in notice.variables.items()},
             "reach": [self._inquiry_view(iid, locale, timezone) for iid in playbook.notice_inquiries(self.notice_id)],
             "links": links,
@@ -423,6 +455,11 @@ class NoticeRenderer:
             "hotline": self._hotline(locale, timezone),
             "status_link": next((link for link in links if link["kind"] == "status"), None),
         }
+
+    def _text(self, value: str | dict[str, str], locale: str) -> str:
+        """A playbook text in ``locale``, else along the reader's fallback chain (then the default)."""
+        organisation = self.playbook.organisation
+        return localized_text(value, locale, organisation.default_locale, organisation.text_chain(locale))
 
     def _hotline(self, locale: str, timezone: str) -> dict[str, Any] | None:
         """The first route of this notice where a person answers around the clock."""
@@ -444,7 +481,7 @@ class NoticeRenderer:
         alternatives = sorted(others, key=lambda r: not r["open_now"])  # open first, each kept in playbook order
         return {
             "id": inquiry_id,
-            "label": localized_text(inquiry.label, locale, self.playbook.organisation.default_locale),
+            "label": self._text(inquiry.label, locale),
             "best": best, "fallbacks": fallbacks, "best_open": best["open_now"],
             "alternative": alternative, "use": use,
             "alternatives": alternatives, "second": alternatives[0] if alternatives else None,
@@ -457,7 +494,7 @@ class NoticeRenderer:
         return {
             "id": route_id,
             "kind": route.kind,
-            "label": localized_text(route.label, locale, self.playbook.organisation.default_locale)
+            "label": self._text(route.label, locale)
             if route.label is not None else phrase(route.kind, locale),
             "contact": display_contact(route),
             "href": route_href(route),
@@ -503,7 +540,7 @@ class NoticeRenderer:
         return {
             "hours": format_day_hours(exception.ranges, locale),
             "period": format_exception_period(exception, locale, self.sent_at.astimezone(hours.zone).year),
-            "note": localized_text(note, locale, self.playbook.organisation.default_locale) if note is not None else "",
+            "note": self._text(note, locale) if note is not None else "",
             "now": hours.exception_at(self.sent_at) == index,
         }
 

@@ -39,7 +39,7 @@ def test_preview_html_is_self_contained(tmp_path: Path) -> None:
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?:""", page)
-    assert page.count("<section lang=") == 2
+    assert page.count("<section aria-labelledby=") == 2 and page.count('<figure lang="sv" class="card') == 3
     assert 'sandbox=""' in page  # the e-mail is isolated
 
 

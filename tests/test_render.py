@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crisiscomms.loader import load_playbook
-from crisiscomms.render import EmailContent, NoticeRenderer, SmsContent, TemplateRenderError
+from crisiscomms.render import BannerContent, EmailContent, NoticeRenderer, SmsContent, TemplateRenderError
 from crisiscomms.validate import validate_file
 
 from .conftest import DATA
@@ -101,10 +101,14 @@ def test_missing_locale_template_falls_back_with_warning(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     result = validate_file(path)
     assert [d.as_text() for d in result.diagnostics] == [
-        "templates/outage/sv/banner_body.txt: warning: missing; sv readers get the en text of "
-        "templates/outage/en/banner_body.txt"]
-    body = renderer_for(path).render("banner", "sv", "Europe/Stockholm", None)
-    assert body.body == "Tekniska problem: https://test.example/chat. Akut fara: +46 8 123 456 78."  # type: ignore[union-attr]
+        "templates/outage/sv/banner_body.txt: warning: missing; sv readers get the whole en banner "
+        "(templates/outage/en/), so that no message mixes languages; add the files, or declare it in "
+        "organisation.locale_fallbacks"]
+    banner = renderer_for(path).render("banner", "sv", "Europe/Stockholm", None)
+    assert isinstance(banner, BannerContent)
+    # The whole banner is the English one (title too): never a Swedish title over an English body.
+    assert (banner.title, banner.text_locale) == ("Outage in Northern district", "en")
+    assert banner.body == "Technical problems: https://test.example/chat. Emergencies: +46 8 123 456 78."
 
 
 def test_sms_over_budget_names_locale_count_and_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
