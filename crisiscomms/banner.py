@@ -40,6 +40,8 @@ def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
         "routes": {rid: _route(playbook, rid) for rid in route_ids},
         "links": [{"url": link.url, "kind": link.kind, "title": _all_locales(playbook, link.title)}
                   for link in playbook.links],
+        **({"locale_fallbacks": dict(playbook.organisation.locale_fallbacks)}
+           if playbook.organisation.locale_fallbacks else {}),
     }
 
 
@@ -55,7 +57,10 @@ def _all_locales(playbook: Playbook, value: str | dict[str, str]) -> dict[str, s
 def _locale_text(renderer: NoticeRenderer, locale: str) -> dict[str, Any]:
     content = renderer.render("banner", locale, renderer.playbook.organisation.timezone, None)
     assert isinstance(content, BannerContent)
-    return {"title": content.title, "body": content.body}
+    text = {"title": content.title, "body": content.body}
+    if content.text_locale and content.text_locale != locale:
+        text["lang"] = content.text_locale  # another locale's text: the widget's words and lang follow it
+    return text
 
 
 def _inquiry(playbook: Playbook, inquiry_id: str) -> dict[str, Any]:

@@ -105,3 +105,27 @@ def test_a_region_folder_serves_its_language(tmp_path: Path) -> None:
     assert isinstance(sms, SmsContent) and sms.text_locale == "en_GB"
     assert sms.text.startswith("Testbolaget: outage in Northern district. Emergencies: +46 8 123 456 78 (24/7).")
     assert renderer.template_names("sms", "en_GB") == [("outage/en-GB/sms.txt", False)]
+
+
+def test_the_banner_document_says_whose_text_each_locale_has(tmp_path: Path) -> None:
+    import jsonschema
+
+    from crisiscomms.banner import build_banner_document
+
+    from .conftest import ROOT
+
+    path = make_project(tmp_path, playbook_edit=(
+        THREE_LOCALES[0], THREE_LOCALES[1] + "  locale_fallbacks: {nb: sv, de: en}\n"))
+    text = path.read_text(encoding="utf-8").replace(
+        "      - date: 2026-12-24\n        hours: closed\n",
+        "      - date: 12-24\n        hours: closed\n      - from: 2026-10-14T06:00\n        to: 2026-10-15T18:00\n"
+        "        hours: always\n")
+    path.write_text(text, encoding="utf-8")
+    document = build_banner_document(renderer_for(path, WEDNESDAY_NOON))
+    assert document["locales"]["nb"] == dict(document["locales"]["sv"], lang="sv")
+    assert "lang" not in document["locales"]["sv"]
+    assert document["locale_fallbacks"] == {"nb": "sv", "de": "en"}
+    assert [(e["from"], e["to"]) for e in document["routes"]["chat"]["hours"]["exceptions"]] == [
+        ("12-24", "12-24"), ("2026-10-14T06:00", "2026-10-15T18:00")]
+    schema = json.loads((ROOT / "docs" / "banner.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema)

@@ -105,11 +105,31 @@
     return codes;
   }
 
-  /** The first of ``requested`` (most wanted first) that a supported locale serves, else ``fallback``. */
-  function negotiateLocale(requested, supported, fallback) {
+  /**
+   * The first of ``requested`` (most wanted first) that a supported locale serves, else ``fallback``.
+   * Per tag, as crisiscomms/locales.py does: the exact locale or its language, then the same language
+   * in another region (en or en-IE → en_GB when there is no en), then the playbook's declared
+   * ``locale_fallbacks`` ({de: 'en'}).
+   */
+  function negotiateLocale(requested, supported, fallback, fallbacks) {
+    const declared = isObject(fallbacks) ? fallbacks : {};
     for (const tag of requested || []) {
-      for (const code of localeCandidates(tag)) {
+      const candidates = localeCandidates(tag);
+      for (const code of candidates) {
         if (supported.indexOf(code) >= 0) return code;
+      }
+      for (const code of candidates) {
+        const variant = supported.find((s) => s.split(/[-_]/)[0].toLowerCase() === code);
+        if (variant) return variant;
+      }
+      for (const code of candidates) {
+        const seen = [code];
+        let next = declared[code];
+        while (typeof next === 'string' && seen.indexOf(next) < 0) {
+          if (supported.indexOf(next) >= 0) return next;
+          seen.push(next);
+          next = declared[next];
+        }
       }
     }
     return fallback;
@@ -476,13 +496,18 @@
     for (const code of Object.keys(raw.locales)) {
       const text = raw.locales[code];
       if (isObject(text) && isText(text.title) && typeof text.body === 'string') {
-        locales[code] = { title: text.title, body: text.body };
+        // ``lang``: the locale whose text this is (another one's when the playbook has none of its own).
+        locales[code] = { title: text.title, body: text.body, lang: isText(text.lang) ? text.lang : code };
       }
     }
     const codes = Object.keys(locales);
     if (!codes.length) return null;
     const defaultLocale = locales[raw.default_locale] ? raw.default_locale : codes[0];
     const organisation = isObject(raw.organisation) ? raw.organisation : {};
+    const localeFallbacks = {};
+    for (const [code, target] of Object.entries(isObject(raw.locale_fallbacks) ? raw.locale_fallbacks : {})) {
+      if (typeof target === 'string') localeFallbacks[code] = target;
+    }
 
     const routes = {};
     for (const [id, route] of Object.entries(isObject(raw.routes) ? raw.routes : {})) {
@@ -514,7 +539,7 @@
     return {
       organisation: { name: isText(organisation.name) ? organisation.name : '' },
       notice: { id: notice.id, severity: notice.severity, issued, expires, issuedText: String(notice.issued) },
-      defaultLocale: defaultLocale, locales, codes, inquiries, routes, links,
+      defaultLocale: defaultLocale, locales, codes, inquiries, routes, links, localeFallbacks,
     };
   }
 
@@ -607,11 +632,18 @@
       const wanted = [];
       if (this.options.locale) wanted.push(this.options.locale);
       const languages = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
-      return negotiateLocale(wanted.concat(Array.from(languages || [])), codes, defaultLocale);
+      return negotiateLocale(wanted.concat(Array.from(languages || [])), codes, defaultLocale,
+        this.doc.localeFallbacks);
+    }
+
+    /** The locale of the text shown: the widget's words, dates and lang attribute follow it. */
+    get textLocale() {
+      const text = this.doc.locales[this.locale];
+      return text && text.lang ? text.lang : this.locale;
     }
 
     word(key) {
-      return words(this.locale).table[key];
+      return words(this.textLocale).table[key];
     }
 
     /** Text of a {locale: text} map for the chosen locale, falling back like the CLI does. */
@@ -627,14 +659,14 @@
     localized(tag, className, map, fallbackText) {
       const picked = this.pick(map);
       const node = el(tag, className, picked ? picked.text : fallbackText);
-      if (picked && picked.lang !== this.locale) node.setAttribute('lang', picked.lang);
+      if (picked && picked.lang !== this.textLocale) node.setAttribute('lang', picked.lang.replace('_', '-'));
       return node;
     }
 
     uiText(tag, className, key) {
-      const { table, lang } = words(this.locale);
+      const { table, lang } = words(this.textLocale);
       const node = el(tag, className, table[key]);
-      if (lang !== this.locale.split(/[-_]/)[0]) node.setAttribute('lang', lang);
+      if (lang !== this.textLocale.split(/[-_]/)[0]) node.setAttribute('lang', lang);
       return node;
     }
 
@@ -642,8 +674,8 @@
       const { doc, id } = this;
       const severity = doc.notice.severity;
       const text = doc.locales[this.locale];
-      const language = this.locale.split(/[-_]/)[0].toLowerCase();
-      this.root.setAttribute('lang', this.locale.replace('_', '-'));
+      const language = this.textLocale.split(/[-_]/)[0].toLowerCase();
+      this.root.setAttribute('lang', this.textLocale.replace('_', '-'));
       this.root.setAttribute('dir', RTL_LANGUAGES.indexOf(language) >= 0 ? 'rtl' : 'ltr');
       const hadFocus = this.select && document.activeElement === this.select;
 
@@ -713,7 +745,7 @@
         inner.appendChild(list);
       }
       const meta = el('p', 'ccb__meta');
-      const updated = `${this.word('updated')} ${formatMoment(new Date(doc.notice.issued), this.locale.replace('_', '-'))}`;
+      const updated = `${this.word('updated')} ${formatMoment(new Date(doc.notice.issued), this.textLocale.replace('_', '-'))}`;
       meta.textContent = doc.organisation.name ? `${doc.organisation.name} · ${updated}` : updated;
       inner.appendChild(meta);
       panel.appendChild(inner);
@@ -743,7 +775,7 @@
     /** The "how to reach us" list, computed for the current moment (rebuilt only when something changed). */
     renderReach(force) {
       const moment = this.options.now();
-      const locale = this.locale.replace('_', '-');
+      const locale = this.textLocale.replace('_', '-');
       const states = {};
       for (const id of Object.keys(this.doc.routes)) {
         states[id] = openState(this.doc.routes[id].hours, moment);

@@ -366,6 +366,15 @@ def _check_locale_rules(driver: WebDriver) -> None:
     assert driver.execute_script(
         "return CrisiscommsBanner.negotiateLocale(['fi', 'de-AT', 'nl-BE', 'en'], arguments[0], 'sv');",
         supported) == "nl"
+    # Region variants both ways, and the playbook's declared fallbacks ({de: en}).
+    regional = ["en_GB", "sv"]
+    for tag in ("en", "en-IE", "en-GB", "EN_us", "sv-FI", "de"):
+        assert driver.execute_script("return CrisiscommsBanner.negotiateLocale([arguments[0]], arguments[1], 'sv');",
+                                     tag, regional) == negotiate_locale(tag, regional, "sv"), tag
+    assert driver.execute_script(
+        "return CrisiscommsBanner.negotiateLocale(['de-AT'], ['en', 'sv'], 'sv', {de: 'nn', nn: 'en'});") == "en"
+    assert driver.execute_script(
+        "return CrisiscommsBanner.negotiateLocale(['fi'], ['en', 'sv'], 'sv', {fi: 'fi'});") == "sv"
 
 
 def _python_hours(hours: dict[str, Any]) -> OpeningHours:
@@ -711,3 +720,25 @@ def test_demo_page_needs_no_network(open_browser: Callable[..., WebDriver], bann
     assert load(driver, page.as_uri()) == "none"
     assert no_banner(driver)
     assert [e for e in console_entries(driver) if e["level"] == "SEVERE"] == []
+
+
+def test_a_fallback_text_brings_its_own_words_and_lang(open_browser: Callable[..., WebDriver], site: Site,
+                                                      banner_document: dict[str, Any]) -> None:
+    """Everything follows the text actually shown: a German visitor given the English text (declared
+    {de: en}) sees English widget words and lang="en"; a nb entry holding the Swedish text speaks Swedish."""
+    document = copy.deepcopy(banner_document)
+    document["locale_fallbacks"] = {"de": "en"}
+    document["locales"]["nb"] = dict(document["locales"]["sv"], lang="sv")
+    name = site.add("banner-fallbacks.json", document)
+    driver = open_browser("de-DE,de")
+    assert load(driver, site.page(banner=name, now=ALL_OPEN, expanded="true")) == "shown"
+    shown = banner(driver)
+    assert shown.get_attribute("lang") == "en"
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__title-text").text == document["locales"]["en"]["title"]
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__toggle").text == "Show less"
+    nb = open_browser("nb-NO,nb")
+    assert load(nb, site.page(banner=name, now=ALL_OPEN, expanded="true")) == "shown"
+    shown = banner(nb)
+    assert shown.get_attribute("lang") == "sv"
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__toggle").text == "Visa mindre"
+    assert "Öppet nu" in shown.text and "Åpent nå" not in shown.text
