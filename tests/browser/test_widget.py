@@ -261,7 +261,8 @@ def routes_shown(element: WebElement) -> list[tuple[str, str, str]]:
     ("sv-FI,fi", "sv", "Svenska"),        # sv-FI → sv
     ("el-GR,el", "el", "Ελληνικά"),
     ("fr-CA,nn-NO", "nb", "Norsk bokmål"),  # French unsupported, Nynorsk → Bokmål
-    ("de-DE,fr", "sv", "Svenska"),        # nothing supported → the document's default locale
+    ("de-DE,fr", "en", "English"),        # the playbook's locale_fallbacks: {de: en}
+    ("pt-BR,fr", "sv", "Svenska"),        # nothing supported → the document's default locale
 ])
 def test_banner_speaks_the_browsers_language(open_browser: Callable[..., WebDriver], site: Site,
                                              banner_document: dict[str, Any], languages: str, locale: str,
