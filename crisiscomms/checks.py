@@ -249,19 +249,41 @@ def _check_coverage(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[
 def _exception_gaps(
     playbook: Playbook, source: SourceMap, iid: str, best: OpeningHours, fallbacks: list[OpeningHours]
 ) -> Iterator[Diagnostic]:
+    """Days when exceptions leave nobody open for ``iid`` at times the weekly hours would have covered:
+    whole days (a holiday) and parts of days (a timed closure)."""
     zone = zone_info(playbook.organisation.timezone)
     today = date.today()
     special_days = sorted({day for hours in (best, *fallbacks) for e in hours.exceptions
                            for day in _exception_days(e, today)})
-    closed_days = [
-        day for day in special_days[:366]
-        if _closed_all_day(best, fallbacks, datetime.combine(day, datetime.min.time(), zone))
-    ]
+    weekly = [OpeningHours(h.weekly, (), h.timezone) for h in (best, *fallbacks)]
+    closed_days: list[date] = []
+    partly: list[tuple[datetime, datetime]] = []
+    for day in special_days[:366]:
+        midnight = datetime.combine(day, datetime.min.time(), zone)
+        next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+        usual = uncovered_intervals(weekly[0], weekly[1:], midnight, next_midnight)
+        new = [gap for gap in uncovered_intervals(best, fallbacks, midnight, next_midnight)
+               if not any(a <= gap[0] and gap[1] <= b for a, b in usual)]
+        if new == [(midnight, next_midnight)]:
+            closed_days.append(day)
+        else:
+            partly.extend(new)
     if closed_days:
         days = ", ".join(d.isoformat() for d in closed_days[:5]) + (" …" if len(closed_days) > 5 else "")
         yield _warning(source, ("inquiries", iid),
                        f"'{iid}': no route for it is open at all on {days} (holiday exceptions); "
                        "add a fallback that stays open")
+    if partly:
+        shown = ", ".join(_moment_range(a, b) for a, b in partly[:5]) + (" …" if len(partly) > 5 else "")
+        yield _warning(source, ("inquiries", iid),
+                       f"'{iid}': exceptions leave no route for it open {shown} "
+                       f"({playbook.organisation.timezone}); add a fallback that stays open then")
+
+
+def _moment_range(start: datetime, end: datetime) -> str:
+    """``2026-10-14 12:00–15:00``; an end at midnight is ``24:00`` of the day before."""
+    finish = "24:00" if end.hour == end.minute == 0 else f"{end:%H:%M}"
+    return f"{start:%Y-%m-%d %H:%M}–{finish}"
 
 
 def _exception_days(exception: DatedHours, today: date) -> Iterator[date]:
@@ -269,11 +291,6 @@ def _exception_days(exception: DatedHours, today: date) -> Iterator[date]:
     if exception.yearly:
         return exception.days_between(today, today + timedelta(days=365))
     return exception.days_between(exception.first, exception.last)
-
-
-def _closed_all_day(best: OpeningHours, fallbacks: list[OpeningHours], midnight: datetime) -> bool:
-    gaps = uncovered_intervals(best, fallbacks, midnight, midnight + timedelta(days=1))
-    return bool(gaps) and gaps[0] == (midnight, midnight + timedelta(days=1))
 
 
 def _wrap_week(gaps: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
