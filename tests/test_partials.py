@@ -104,3 +104,21 @@ def test_send_takes_waits_per_route(tmp_path: Path) -> None:
     assert bad.code == 2
     assert ("--wait 'outage-line=soon': 'soon' is not a duration; write 36h, 90m, 2d, 1d12h or ISO 8601 like PT36H"
             in bad.stderr)
+
+
+def test_regression_a_24_7_extension_is_not_open_until_22(tmp_path: Path) -> None:
+    """Issue 13: a 24/7 extension 14 Oct 06:00 - 15 Oct 18:00; at 23:30 the e-mail said "Open now, until 22:00"."""
+    text = STORM.read_text(encoding="utf-8").replace(
+        "version: 1\n", f"version: 1\ntemplates: {ROOT / 'templates'}\n", 1)
+    text = text.replace("      - from: 2026-11-30\n        to: 2026-12-03T06:00\n",
+                        "      - {from: 2026-10-14T06:00, to: 2026-10-15T18:00, hours: always}\n"
+                        "      - from: 2026-11-30\n        to: 2026-12-03T06:00\n", 1)
+    (tmp_path / "storm.yaml").write_text(text, encoding="utf-8")
+    loaded = load_playbook(tmp_path / "storm.yaml")
+    late = dt.datetime(2026, 10, 14, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    renderer = NoticeRenderer.for_playbook(loaded.require(), loaded.base_dir, "storm-outage", late)
+    content = renderer.render("email", "en", "Europe/Stockholm", {"name": "Anna", "locale": "en"})
+    assert isinstance(content, EmailContent)
+    assert "Open now, until 22:00" not in content.text
+    assert "   Open now, until tomorrow at 22:00 – a person answers." in content.text.splitlines()
+    assert "Open now, until tomorrow at 22:00 – a person answers." in content.html
