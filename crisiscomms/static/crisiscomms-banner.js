@@ -646,10 +646,10 @@
       return words(this.textLocale).table[key];
     }
 
-    /** Text of a {locale: text} map for the chosen locale, falling back like the CLI does. */
+    /** Text of a {locale: text} map in the language of the text shown, falling back like the CLI does. */
     pick(map) {
       if (!map) return null;
-      for (const code of [this.locale, this.doc.defaultLocale]) {
+      for (const code of [this.textLocale, this.locale, this.doc.defaultLocale]) {
         if (isText(map[code])) return { text: map[code], lang: code };
       }
       const code = Object.keys(map).find((c) => isText(map[c]));

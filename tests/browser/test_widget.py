@@ -743,3 +743,5 @@ def test_a_fallback_text_brings_its_own_words_and_lang(open_browser: Callable[..
     assert shown.get_attribute("lang") == "sv"
     assert shown.find_element(By.CSS_SELECTOR, ".ccb__toggle").text == "Visa mindre"
     assert "Öppet nu" in shown.text and "Åpent nå" not in shown.text
+    label = document["inquiries"][0]["label"]["sv"]  # labels and hours follow the Swedish text too
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__inquiry-label").text == label
