@@ -110,9 +110,10 @@ def content_dict(content: Content) -> dict[str, Any]:
     return {"title": content.title, "body": content.body}
 
 
-def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime) -> Preview:
+def build_preview(session: NoticeSession, locales: list[str], at: dt.datetime,
+                  waits: tuple[tuple[str, dt.timedelta], ...] = ()) -> Preview:
     playbook = session.playbook
-    renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, at)
+    renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, at, waits=dict(waits))
     timezone = playbook.organisation.timezone
     previews = []
     for locale in locales:

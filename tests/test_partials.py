@@ -4,6 +4,7 @@ option, and the next update, in every shipped locale (exact texts)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,11 @@ def test_regression_a_24_7_extension_is_not_open_until_22(tmp_path: Path) -> Non
     assert "Open now, until 22:00" not in content.text
     assert "   Open now, until tomorrow at 22:00 – a person answers." in content.text.splitlines()
     assert "Open now, until tomorrow at 22:00 – a person answers." in content.html
+
+
+def test_preview_takes_waits_too() -> None:
+    result = run_cli("preview", str(STORM), "--notice", "storm-outage", "--locale", "sv", "--format", "json",
+                     "--at", "2026-12-03T23:30+01:00", "--wait", "outage-line=25m")
+    assert result.code == 0, result.stderr
+    text = json.loads(result.stdout)["locales"]["sv"]["email"]["text"]
+    assert "   Cirka 25 minuter väntetid – eller boka att vi ringer upp: https://nordvind.example/ring-upp" in text
