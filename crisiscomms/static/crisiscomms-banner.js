@@ -408,19 +408,26 @@
     }
   }
 
-  /** "20:00" today, "tomorrow 18:00" (the locale's own word, from Intl), else "Sat 10:00". */
-  function formatWhen(when, today, locale) {
-    const clock = formatClock(when.minute, locale);
-    if (when.date === today) return clock;
-    if (when.date === addDays(today, 1) && when.minute !== 1440) {
-      try {
-        const word = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }).format(1, 'day');
-        return `${word} ${clock}`;
-      } catch (error) {
-        // no RelativeTimeFormat: the weekday below
-      }
+  /** The locale's own word for today (0) or tomorrow (1), from Intl (CLDR), or null. */
+  function relativeDay(days, locale) {
+    try {
+      return new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }).format(days, 'day');
+    } catch (error) {
+      return null; // no RelativeTimeFormat: the weekday instead
     }
-    return `${formatWeekday(when.date, locale)} ${clock}`;
+  }
+
+  /**
+   * "20:00" today (or "today 06:00" with ``sayToday``, for an opening), "tomorrow 18:00" (the
+   * locale's own words), else "Sat 10:00".
+   */
+  function formatWhen(when, today, locale, sayToday) {
+    const clock = formatClock(when.minute, locale);
+    const days = when.date === today ? 0 : (when.date === addDays(today, 1) && when.minute !== 1440 ? 1 : null);
+    if (days === 0 && !sayToday) return clock;
+    const word = days === null ? null : relativeDay(days, locale);
+    if (word) return `${word} ${clock}`;
+    return days === 0 ? clock : `${formatWeekday(when.date, locale)} ${clock}`;
   }
 
   function formatMoment(moment, locale) {
@@ -847,7 +854,7 @@
           if (state.closes) parts.push(this.word('until').replace('{t}', formatWhen(state.closes, state.today, locale)));
         } else {
           parts.push(this.word('closedNow'));
-          if (state.opens) parts.push(this.word('opens').replace('{t}', formatWhen(state.opens, state.today, locale)));
+          if (state.opens) parts.push(this.word('opens').replace('{t}', formatWhen(state.opens, state.today, locale, true)));
         }
         let sentence = parts.join(', ');
         if (route.livePerson && state.open) sentence += ` – ${this.word('person')}`;

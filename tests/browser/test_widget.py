@@ -312,7 +312,7 @@ def test_closed_route_points_to_the_first_open_fallback(open_browser: Callable[.
     # Sun 00:30 in Stockholm: chat (07–23) and SMS agents (06–24) are closed.
     technical = inquiry(driver, "technical")
     assert routes_shown(technical) == [("live-chat", "closed-best", "false"), ("help-centre", "fallback", "true")]
-    assert "Closed now, opens 07:00" in technical.text
+    assert "Closed now, opens today 07:00" in technical.text  # CLDR's word, as the e-mails say it
     assert "Use instead:" in technical.text
     fallback = technical.find_element(By.CSS_SELECTOR, '[data-role="fallback"]')
     assert "Available 24/7" in fallback.text
