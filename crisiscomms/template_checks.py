@@ -24,9 +24,8 @@ from .render import (
     EmailContent,
     NoticeRenderer,
     SmsContent,
-    TemplateRenderError,
-    template_store,
 )
+from .templatestore import TemplateRenderError, template_store
 
 EMAIL_SUBJECT_LIMIT = 78
 BANNER_TITLE_LIMIT = 90

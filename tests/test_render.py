@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from crisiscomms.loader import load_playbook
-from crisiscomms.render import BannerContent, EmailContent, NoticeRenderer, SmsContent, TemplateRenderError
+from crisiscomms.render import BannerContent, EmailContent, NoticeRenderer, SmsContent
+from crisiscomms.templatestore import TemplateRenderError
 from crisiscomms.validate import validate_file
 
 from .conftest import DATA
