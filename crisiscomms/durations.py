@@ -10,6 +10,9 @@ _SHORT = re.compile(r"^(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*(?:(?P
 _ISO = re.compile(r"^P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
                   r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$", re.IGNORECASE)
 MAX_DURATION = dt.timedelta(days=366)
+# The same forms for JSON Schema (ECMA-262 regex, no flags), for editors.
+DURATION_PATTERN = (r"^(?:\d+ ?[dD])? ?(?:\d+ ?[hH])? ?(?:\d+ ?(?:m|M|min))?$"
+                    r"|^[pP](?:\d+[wW])?(?:\d+[dD])?(?:[tT](?:\d+[hH])?(?:\d+[mM])?(?:\d+[sS])?)?$")
 
 
 def looks_like_duration(text: str) -> bool:

@@ -24,14 +24,14 @@ from pydantic import (
     Field,
     Tag,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from .durations import looks_like_duration, parse_duration
+from .durations import DURATION_PATTERN, looks_like_duration, parse_duration
 from .hours import (
-    EXCEPTION_BOUND,
     DatedHours,
     DayGivenTwice,
     ExceptionBound,
@@ -193,6 +193,10 @@ class Organisation(_Model):
         return [code for code in chain if code in self.locales] or [self.default_locale]
 
 
+# What ExceptionBound reads, for JSON Schema (ECMA-262 has no (?P<name>) groups).
+EXCEPTION_BOUND_SCHEMA_PATTERN = r"^(\d{4}-)?\d{2}-\d{2}([T ]\d{1,2}:\d{2}(:00)?(Z|[+-]\d{2}:?\d{2})?)?$"
+
+
 def _exception_bound(value: Any) -> Any:
     """YAML gives a date or date-time object, or text; keep the text form ``ExceptionBound`` reads."""
     if isinstance(value, dt.datetime):
@@ -212,8 +216,8 @@ def _exception_bound(value: Any) -> Any:
 
 ExceptionDate = Annotated[
     str, BeforeValidator(_exception_bound),
-    Field(json_schema_extra={"pattern": EXCEPTION_BOUND.pattern},
-          examples=["2026-12-24", "2026-10-14T06:00", "12-25"]),
+    WithJsonSchema({"type": "string", "pattern": EXCEPTION_BOUND_SCHEMA_PATTERN,
+                    "examples": ["2026-12-24", "2026-10-14T06:00", "12-25"]}),
 ]
 
 
@@ -226,7 +230,10 @@ def _duration_text(value: Any) -> Any:
     return value
 
 
-RouteWait = Annotated[dt.timedelta, BeforeValidator(_duration_text), Field(examples=["25m", "PT25M"])]
+RouteWait = Annotated[
+    dt.timedelta, BeforeValidator(_duration_text),
+    WithJsonSchema({"type": "string", "minLength": 2, "pattern": DURATION_PATTERN, "examples": ["25m", "PT25M"]}),
+]
 
 
 class HoursException(_Model):
@@ -374,7 +381,9 @@ def _moment_or_duration(value: Any) -> Any:
 
 NoticeMoment = Annotated[
     dt.datetime | dt.date | dt.timedelta, BeforeValidator(_moment_or_duration),
-    Field(examples=["2026-12-06T20:00:00+01:00", "36h", "PT36H"]),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                              {"type": "string", "minLength": 2, "pattern": DURATION_PATTERN}],
+                    "examples": ["2026-12-06T20:00:00+01:00", "36h", "PT36H"]}),
 ]
 
 
