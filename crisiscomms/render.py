@@ -247,6 +247,8 @@ class NoticeRenderer:
             "opens": format_when(opens, locale, timezone, self.sent_at) if opens and not open_now else None,
             "closes": format_until(closes, locale, timezone, self.sent_at) if closes and open_now else None,
             "closes_today": bool(open_now and closes and _ends_today(closes, self.sent_at, timezone)),
+            "closes_midnight": bool(open_now and closes and _ends_today(closes, self.sent_at, timezone)
+                                    and closes.astimezone(zone_info(timezone)).time() == dt.time(0)),
             "today": format_day_hours(hours.ranges_on(self.sent_at.astimezone(hours.zone).date()), locale),
             "special": self._special_hours(route, hours, locale, timezone),
             **self._wait_and_callback(route_id, route, locale),

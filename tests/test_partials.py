@@ -51,12 +51,12 @@ def lines(content: EmailContent) -> list[str]:
     ("nl", "Ongeveer 25 minuten wachttijd – of laat je terugbellen: https://nordvind.example/ring-upp",
      "Dag en nacht open zolang de storm op zijn hevigst is (3 dec, 06:00 – 4 dec, 18:00): dag en nacht",
      "Je kunt ook terecht bij: Klantenservice via sms: +46 70 174 06 10 (Nu open, tot morgen om 24:00 – een "
-     "medewerker helpt verder)", "De volgende update volgt uiterlijk 4 dec 2026, 05:30."),
+     "medewerker reageert)", "De volgende update volgt uiterlijk 4 dec 2026, 05:30."),
     ("el", "Αναμονή περίπου 25 λεπτά – ή ζητήστε να σας καλέσουμε: https://nordvind.example/ring-upp",
      "Ανοιχτά όλο το 24ωρο όσο η καταιγίδα βρίσκεται στην κορύφωσή της (3 Δεκ, 06:00 – 4 Δεκ, 18:00): "
      "όλο το 24ωρο",
-     "Εναλλακτικά: Εξυπηρέτηση πελατών μέσω SMS: +46 70 174 06 10 (Ανοιχτά τώρα, έως αύριο, 24:00 – απαντά "
-     "εκπρόσωπός μας)", "Η επόμενη ενημέρωση θα σταλεί έως 4 Δεκ 2026, 05:30."),
+     "Επίσης: Εξυπηρέτηση πελατών μέσω SMS: +46 70 174 06 10 (Ανοιχτά τώρα, έως αύριο, 24:00 – απαντά "
+     "συνάδελφός μας)", "Η επόμενη ενημέρωση θα σταλεί έως 4 Δεκ 2026, 05:30."),
 ])
 def test_every_locale_tells_the_crisis_hours_waits_and_a_second_option(
         locale: str, wait: str, note: str, second: str, next_update: str) -> None:
@@ -131,3 +131,34 @@ def test_preview_takes_waits_too() -> None:
     assert result.code == 0, result.stderr
     text = json.loads(result.stdout)["locales"]["sv"]["email"]["text"]
     assert "   Cirka 25 minuter väntetid – eller boka att vi ringer upp: https://nordvind.example/ring-upp" in text
+
+
+def render_at(moment: dt.datetime, locale: str) -> list[str]:
+    loaded = load_playbook(STORM)
+    renderer = NoticeRenderer.for_playbook(loaded.require(), loaded.base_dir, "storm-outage", moment)
+    content = renderer.render("email", locale, "Europe/Stockholm", {"name": "Anna", "locale": locale})
+    assert isinstance(content, EmailContent)
+    return lines(content)
+
+
+@pytest.mark.parametrize(("locale", "until"), [
+    ("en", "Open now, until midnight – a person answers."), ("sv", "Öppet nu, till midnatt – en medarbetare svarar."),
+    ("da", "Åbent nu, til midnat – en medarbejder svarer."), ("nb", "Åpent nå, til midnatt – en medarbeider svarer."),
+    ("nl", "Nu open, tot middernacht – een medewerker reageert."),
+    ("el", "Ανοιχτά τώρα, έως τα μεσάνυχτα – απαντά συνάδελφός μας."),
+])
+def test_a_closing_at_the_end_of_today_is_midnight(locale: str, until: str) -> None:
+    assert until in render_at(dt.datetime(2026, 12, 5, 14, tzinfo=dt.timezone(dt.timedelta(hours=1))), locale)
+
+
+@pytest.mark.parametrize(("locale", "person"), [
+    ("en", "Need to talk to someone now? Outage and emergency line (+46 8 465 004 10) is staffed around the clock."),
+    ("sv", "Vill du prata med någon nu? Störningsjouren (+46 8 465 004 10) har öppet dygnet runt."),
+    ("nl", "Nu iemand spreken? Storingsdienst (+46 8 465 004 10) is dag en nacht bereikbaar."),
+    ("el", "Θέλετε να μιλήσετε τώρα με κάποιον; Γραμμή βλαβών και έκτακτης ανάγκης (+46 8 465 004 10): "
+           "λειτουργεί όλο το 24ωρο."),
+])
+def test_at_night_a_person_stays_on_offer(locale: str, person: str) -> None:
+    """Review 1.3: when only self-service is open for a need, the 24/7 staffed line is still named."""
+    text = render_at(dt.datetime(2026, 12, 6, 3, tzinfo=dt.timezone(dt.timedelta(hours=1))), locale)
+    assert text.count(person) == 2  # questions about the outage, technical problems
