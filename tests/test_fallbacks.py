@@ -129,3 +129,12 @@ def test_the_banner_document_says_whose_text_each_locale_has(tmp_path: Path) -> 
         ("12-24", "12-24"), ("2026-10-14T06:00", "2026-10-15T18:00")]
     schema = json.loads((ROOT / "docs" / "banner.schema.json").read_text(encoding="utf-8"))
     jsonschema.validate(document, schema)
+
+
+def test_github_annotations_mark_a_declared_fallback_as_a_notice(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    path = make_project(tmp_path, playbook_edit=declared("{nb: sv}"))
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("validate", str(path), "--strict", "--format", "github")
+    assert result.code == 0
+    assert result.stdout.startswith("::notice file=templates/outage/nb/")
