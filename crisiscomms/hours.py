@@ -11,6 +11,13 @@ or ``hours: always``. Days not named are closed. Times are in the route's
 time zone; ``24:00`` ends a day. A range may not run past midnight: write
 ``fri: "20:00-24:00"`` and ``sat: "00:00-02:00"`` instead, so that every
 range belongs to exactly one weekday.
+
+Exceptions (:class:`DatedHours`) replace the weekly hours between two local
+moments — whole days (``2026-12-24``), a date and time (``2026-10-14T06:00``),
+or month and day every year (``12-24``). Per local day, the weekly ranges are
+kept outside the exception's window and its own ranges apply inside it
+(:func:`splice_hours`), so everything else — open now, next opening, closing,
+coverage — works on plain day ranges, across midnight and DST alike.
 """
 
 from __future__ import annotations
