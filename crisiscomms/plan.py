@@ -261,6 +261,7 @@ class PlanSummary:
     samples: dict[tuple[str, str], Content | dict[str, Any]] = field(default_factory=dict)
     suppression_problems: list[str] = field(default_factory=list)
     text_locales: dict[str, Counter[str]] = field(default_factory=dict)  # reader locale → text locale → messages
+    text_locale_of: Callable[[str, str], str] | None = None  # (channel, reader locale) → text locale, no rendering
 
     def add(self, item: PlanItem) -> None:
         if isinstance(item, SkippedMessage):
@@ -273,8 +274,8 @@ class PlanSummary:
         counts[item.channel] += 1
         if (item.locale, item.channel) not in self.samples:
             self.samples[(item.locale, item.channel)] = item.content
-        if text_locale := getattr(item.content, "text_locale", ""):
-            self.text_locales.setdefault(item.locale, Counter())[text_locale] += 1
+        if self.text_locale_of is not None and item.channel != "banner":
+            self.text_locales.setdefault(item.locale, Counter())[self.text_locale_of(item.channel, item.locale)] += 1
         if item.not_before is not None:
             self._defer(item)
         if item.channel == "sms" and isinstance(content := item.content, SmsContent):
@@ -330,7 +331,8 @@ def summary_for(planner: Planner) -> PlanSummary:
     return PlanSummary(
         notice=planner.session.notice_id, campaign=planner.campaign, channels=planner.channels,
         prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
-        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems))
+        banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems),
+        text_locale_of=planner.renderer.text_locale)
 
 
 def region_of(e164: str) -> str:
