@@ -221,8 +221,8 @@ def _literal(pattern: str) -> str:
 
 
 def format_exception_period(exception: DatedHours, locale: str, year: int) -> str:
-    """``14 Oct 06:00 – 15 Oct 18:00``, ``24 Dec – 26 Dec``, ``24 Dec``: when an exception applies
-    (a yearly one in ``year``), with the locale's own day-and-month pattern."""
+    """``Oct 14, 06:00 – Oct 15, 18:00``, ``Dec 24 – 26``, ``Dec 24``: when an exception applies (a yearly
+    one in ``year``), with the locale's own day-and-month, interval and interval-fallback patterns."""
     def end(day: date, minute: int, *, whole: bool) -> str:
         shown = datetime.combine(_in_year(day, year) if exception.yearly else day, time(0))
         text = _format_pattern(_pattern("MMMd", locale), shown, locale)
@@ -237,7 +237,8 @@ def format_exception_period(exception: DatedHours, locale: str, year: int) -> st
         return str(format_interval(first_day, last_day, "MMMd", locale=locale))
     first = end(exception.first, exception.first_minute, whole=exception.first_minute == 0)
     last = end(exception.last, exception.last_minute, whole=exception.last_minute == MINUTES_PER_DAY)
-    return f"{first} – {last}"
+    fallback = str(Locale.parse(locale).interval_formats.get(None) or "{0}–{1}")  # CLDR's intervalFormatFallback
+    return fallback.replace("{0}", first).replace("{1}", last)
 
 
 def format_wait(wait: timedelta, locale: str) -> str:

@@ -33,27 +33,27 @@ def lines(content: EmailContent) -> list[str]:
 
 @pytest.mark.parametrize(("locale", "wait", "note", "second", "next_update"), [
     ("en", "About 25 minutes' wait — or book a call-back: https://nordvind.example/ring-upp",
-     "Open around the clock while the storm is at its worst (Dec 3, 06:00 – Dec 4, 18:00): 24/7",
+     "Open around the clock while the storm is at its worst (Dec 3, 06:00\u2009–\u2009Dec 4, 18:00): 24/7",
      "Another option: Customer service by text: +46 70 174 06 10 (Open now, until tomorrow at 24:00 – a person "
      "answers)", "We will send the next update by Dec 4, 2026, 05:30."),
     ("sv", "Cirka 25 minuter väntetid – eller boka att vi ringer upp: https://nordvind.example/ring-upp",
-     "Öppet dygnet runt medan stormen är som värst (3 dec. 06:00 – 4 dec. 18:00): dygnet runt",
+     "Öppet dygnet runt medan stormen är som värst (3 dec. 06:00–4 dec. 18:00): dygnet runt",
      "Du kan också använda: Sms-kundtjänsten: +46 70 174 06 10 (Öppet nu, till i morgon kl. 24:00 – en "
      "medarbetare svarar)", "Nästa uppdatering kommer senast 4 dec. 2026 05:30."),
     ("da", "Ca. 25 minutter ventetid – eller bestil et opkald: https://nordvind.example/ring-upp",
-     "Åbent døgnet rundt, mens stormen er værst (3. dec. 06.00 – 4. dec. 18.00): døgnet rundt",
+     "Åbent døgnet rundt, mens stormen er værst (3. dec. 06.00-4. dec. 18.00): døgnet rundt",
      "Du kan også bruge: Kundeservice på sms: +46 70 174 06 10 (Åbent nu, til i morgen kl. 24.00 – en "
      "medarbejder svarer)", "Næste opdatering kommer senest 4. dec. 2026 05.30."),
     ("nb", "Ca. 25 minutter ventetid – eller be om å bli oppringt: https://nordvind.example/ring-upp",
-     "Åpent døgnet rundt mens stormen er på sitt verste (3. des., 06:00 – 4. des., 18:00): døgnet rundt",
+     "Åpent døgnet rundt mens stormen er på sitt verste (3. des., 06:00–4. des., 18:00): døgnet rundt",
      "Du kan også bruke: Kundeservice på SMS: +46 70 174 06 10 (Åpent nå, til i morgen kl. 24:00 – en "
      "medarbeider svarer)", "Neste oppdatering kommer senest 4. des. 2026, 05:30."),
     ("nl", "Ongeveer 25 minuten wachttijd – of laat je terugbellen: https://nordvind.example/ring-upp",
-     "Dag en nacht open zolang de storm op zijn hevigst is (3 dec, 06:00 – 4 dec, 18:00): dag en nacht",
+     "Dag en nacht open zolang de storm op zijn hevigst is (3 dec, 06:00\u2009–\u20094 dec, 18:00): dag en nacht",
      "Je kunt ook terecht bij: Klantenservice via sms: +46 70 174 06 10 (Nu open, tot morgen om 24:00 – een "
      "medewerker reageert)", "De volgende update volgt uiterlijk 4 dec 2026, 05:30."),
     ("el", "Αναμονή περίπου 25 λεπτά – ή ζητήστε να σας καλέσουμε: https://nordvind.example/ring-upp",
-     "Ανοιχτά όλο το 24ωρο όσο η καταιγίδα βρίσκεται στην κορύφωσή της (3 Δεκ, 06:00 – 4 Δεκ, 18:00): "
+     "Ανοιχτά όλο το 24ωρο όσο η καταιγίδα βρίσκεται στην κορύφωσή της (3 Δεκ, 06:00 - 4 Δεκ, 18:00): "
      "όλο το 24ωρο",
      "Επίσης: Εξυπηρέτηση πελατών μέσω SMS: +46 70 174 06 10 (Ανοιχτά τώρα, έως αύριο, 24:00 – απαντά "
      "συνάδελφός μας)", "Η επόμενη ενημέρωση θα σταλεί έως 4 Δεκ 2026, 05:30."),

@@ -218,7 +218,7 @@ def test_open_until_honours_a_timed_exception(tmp_path: Path) -> None:
     view = renderer_for(path, late).shared_context("en", "Europe/Stockholm")["reach"][0]["best"]
     assert (view["open_now"], view["closes"], view["opens"]) == (True, "tomorrow at 22:00", None)
     assert view["today"] == "06:00\u2009–\u200924:00"
-    assert view["special"] == {"hours": "24/7", "period": "Oct 14, 06:00 – Oct 15, 18:00",
+    assert view["special"] == {"hours": "24/7", "period": "Oct 14, 06:00\u2009–\u2009Oct 15, 18:00",
                                "note": "Open around the clock during the storm", "now": True}
     early = dt.datetime(2026, 10, 14, 5, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     before = renderer_for(path, early).shared_context("sv", "Europe/Stockholm")["reach"][0]["best"]
