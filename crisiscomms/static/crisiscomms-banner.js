@@ -30,10 +30,11 @@
     en: 'English', sv: 'Svenska', da: 'Dansk', nb: 'Norsk bokmål', nl: 'Nederlands', el: 'Ελληνικά',
   };
 
-  // The widget's own words. Locales not listed here get English.
+  // The widget's own words (severity and person words as the e-mails say them). Locales not listed
+  // here get English.
   const WORDS = {
     en: {
-      info: 'Information', warning: 'Warning', critical: 'Urgent',
+      info: 'Information', warning: 'Important', critical: 'Urgent',
       more: 'Show more', less: 'Show less', dismiss: 'Dismiss this notice', language: 'Language',
       reach: 'How to reach us', links: 'Helpful links', updated: 'Updated',
       openNow: 'Open now', closedNow: 'Closed now', open247: 'Open 24/7', available247: 'Available 24/7',
@@ -41,48 +42,48 @@
       hours: 'Opening hours:', today: 'Today:', closedToday: 'closed',
     },
     sv: {
-      info: 'Information', warning: 'Varning', critical: 'Akut',
+      info: 'Information', warning: 'Viktigt', critical: 'Akut',
       more: 'Visa mer', less: 'Visa mindre', dismiss: 'Stäng meddelandet', language: 'Språk',
       reach: 'Så når du oss', links: 'Användbara länkar', updated: 'Uppdaterad',
       openNow: 'Öppet nu', closedNow: 'Stängt nu', open247: 'Öppet dygnet runt',
       available247: 'Tillgängligt dygnet runt', until: 'till {t}', opens: 'öppnar {t}',
-      person: 'en person svarar', useInstead: 'Använd i stället:', hours: 'Öppettider:', today: 'I dag:',
+      person: 'en medarbetare svarar', useInstead: 'Använd i stället:', hours: 'Öppettider:', today: 'I dag:',
       closedToday: 'stängt',
     },
     da: {
-      info: 'Information', warning: 'Advarsel', critical: 'Akut',
+      info: 'Information', warning: 'Vigtigt', critical: 'Akut',
       more: 'Vis mere', less: 'Vis mindre', dismiss: 'Luk meddelelsen', language: 'Sprog',
       reach: 'Sådan kontakter du os', links: 'Nyttige links', updated: 'Opdateret',
       openNow: 'Åben nu', closedNow: 'Lukket nu', open247: 'Åben døgnet rundt',
       available247: 'Tilgængelig døgnet rundt', until: 'til {t}', opens: 'åbner {t}',
-      person: 'en person svarer', useInstead: 'Brug i stedet:', hours: 'Åbningstider:', today: 'I dag:',
+      person: 'en medarbejder svarer', useInstead: 'Brug i stedet:', hours: 'Åbningstider:', today: 'I dag:',
       closedToday: 'lukket',
     },
     nb: {
-      info: 'Informasjon', warning: 'Advarsel', critical: 'Akutt',
+      info: 'Informasjon', warning: 'Viktig', critical: 'Akutt',
       more: 'Vis mer', less: 'Vis mindre', dismiss: 'Lukk meldingen', language: 'Språk',
       reach: 'Slik når du oss', links: 'Nyttige lenker', updated: 'Oppdatert',
       openNow: 'Åpent nå', closedNow: 'Stengt nå', open247: 'Åpent døgnet rundt',
       available247: 'Tilgjengelig døgnet rundt', until: 'til {t}', opens: 'åpner {t}',
-      person: 'en person svarer', useInstead: 'Bruk i stedet:', hours: 'Åpningstider:', today: 'I dag:',
+      person: 'en medarbeider svarer', useInstead: 'Bruk i stedet:', hours: 'Åpningstider:', today: 'I dag:',
       closedToday: 'stengt',
     },
     nl: {
-      info: 'Informatie', warning: 'Waarschuwing', critical: 'Dringend',
+      info: 'Informatie', warning: 'Belangrijk', critical: 'Urgent',
       more: 'Meer tonen', less: 'Minder tonen', dismiss: 'Melding sluiten', language: 'Taal',
       reach: 'Zo bereik je ons', links: 'Handige links', updated: 'Bijgewerkt',
       openNow: 'Nu open', closedNow: 'Nu gesloten', open247: 'Dag en nacht open',
       available247: 'Dag en nacht beschikbaar', until: 'tot {t}', opens: 'opent {t}',
-      person: 'een medewerker antwoordt', useInstead: 'Gebruik in plaats daarvan:',
+      person: 'een medewerker reageert', useInstead: 'Gebruik in plaats daarvan:',
       hours: 'Openingstijden:', today: 'Vandaag:', closedToday: 'gesloten',
     },
     el: {
-      info: 'Ενημέρωση', warning: 'Προειδοποίηση', critical: 'Επείγον',
+      info: 'Ενημέρωση', warning: 'Σημαντικό', critical: 'Επείγον',
       more: 'Περισσότερα', less: 'Λιγότερα', dismiss: 'Κλείσιμο ειδοποίησης', language: 'Γλώσσα',
       reach: 'Πώς θα επικοινωνήσετε μαζί μας', links: 'Χρήσιμοι σύνδεσμοι', updated: 'Ενημερώθηκε',
       openNow: 'Ανοιχτά τώρα', closedNow: 'Κλειστά τώρα', open247: 'Ανοιχτά όλο το 24ωρο',
       available247: 'Διαθέσιμο όλο το 24ωρο', until: 'έως {t}', opens: 'ανοίγει {t}',
-      person: 'απαντά εκπρόσωπος', useInstead: 'Χρησιμοποιήστε αντί γι’ αυτό:', hours: 'Ωράριο:',
+      person: 'απαντά συνάδελφός μας', useInstead: 'Εναλλακτικά:', hours: 'Ωράριο:',
       today: 'Σήμερα:', closedToday: 'κλειστά',
     },
   };

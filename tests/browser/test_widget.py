@@ -643,7 +643,7 @@ return out;
 def test_severity_is_clear_and_readable(open_browser: Callable[..., WebDriver], site: Site,
                                         banner_document: dict[str, Any]) -> None:
     driver = open_browser()
-    for severity, word in (("info", "Information"), ("warning", "Warning"), ("critical", "Urgent")):
+    for severity, word in (("info", "Information"), ("warning", "Important"), ("critical", "Urgent")):
         site.add(f"banner-{severity}.json", variant(banner_document, id=f"notice-{severity}", severity=severity))
         page = site.page(banner=f"banner-{severity}.json", now=CHAT_CLOSED, expanded="true")
         assert load(driver, page) == "shown"

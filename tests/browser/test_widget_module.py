@@ -125,3 +125,15 @@ def test_schema_matches_what_send_writes(banner_document: dict[str, Any]) -> Non
         broken(lambda d: d["links"][0].update(url="ftp://example.org")),
     ):
         assert not validator.is_valid(document)
+
+
+def test_severity_words_agree_with_the_email_layout() -> None:
+    """The widget's badge says what the e-mail's stripe says, in every shipped language."""
+    layout = (ROOT / "templates" / "_layouts" / "email.html").read_text(encoding="utf-8")
+    email = {locale: json.loads(words) for locale, words in
+             re.findall(r'"(\w+)": (\{"critical": [^}]*\})', layout)}
+    script = static_text(SCRIPT_NAME)
+    table = script[script.index("const WORDS = {"):script.index("// ---", script.index("const WORDS = {"))]
+    blocks = dict(re.findall(r"\n    (\w+): \{(.*?)\n    \},", table, flags=re.S))
+    widget = {locale: dict(re.findall(r"(info|warning|critical): '([^']*)'", body)) for locale, body in blocks.items()}
+    assert email and widget == email
