@@ -183,6 +183,7 @@ class NoticeRenderer:
                  for link in playbook.links]
         return {
             "locale": locale,
+            "lang": locale.replace("_", "-"),  # for lang attributes: BCP 47 (en-GB)
             "org": {"name": playbook.organisation.name, "website": playbook.organisation.website},
             "notice": {"id": self.notice_id, "severity": notice.severity, "channels": list(notice.channels),
                        "expires": expires, "next_update": next_update},

@@ -162,3 +162,12 @@ def test_at_night_a_person_stays_on_offer(locale: str, person: str) -> None:
     """Review 1.3: when only self-service is open for a need, the 24/7 staffed line is still named."""
     text = render_at(dt.datetime(2026, 12, 6, 3, tzinfo=dt.timezone(dt.timedelta(hours=1))), locale)
     assert text.count(person) == 2  # questions about the outage, technical problems
+
+
+def test_a_german_reader_gets_one_language_in_the_email() -> None:
+    """{de: en} in the shipped playbook: the English text, English dates and lang="en" — no German, no Swedish."""
+    content = email("de")
+    assert content.text_locale == "en"
+    assert '<html lang="en" dir="ltr">' in content.html
+    assert "We will send the next update by Dec 4, 2026, 05:30." in lines(content)
+    assert "Uhr" not in content.text and "Dez" not in content.text and "dec." not in content.text
