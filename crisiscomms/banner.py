@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .formatting import format_weekly_hours
-from .hours import DayHours, OpeningHours
+from .hours import DayHours, OpeningHours, exception_bound_text
 from .playbook import Playbook, localized_text
 from .render import BannerContent, NoticeRenderer, display_contact, notice_expiry, route_href
 
@@ -32,7 +32,7 @@ def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
     playbook, notice = renderer.playbook, renderer.notice
     if notice.withdraws_banner:
         return withdrawal_document(playbook, renderer.sent_at, renderer.notice_id)
-    expires = notice_expiry(playbook, notice)
+    expires = notice_expiry(playbook, notice, renderer.sent_at)
     inquiry_ids = playbook.notice_inquiries(renderer.notice_id)
     route_ids = sorted({r for i in inquiry_ids for r in (playbook.inquiries[i].best, *playbook.inquiries[i].fallbacks)})
     return {
@@ -47,6 +47,8 @@ def build_banner_document(renderer: NoticeRenderer) -> dict[str, Any]:
         "routes": {rid: _route(playbook, rid) for rid in route_ids},
         "links": [{"url": link.url, "kind": link.kind, "title": _all_locales(playbook, link.title)}
                   for link in playbook.links],
+        **({"locale_fallbacks": dict(playbook.organisation.locale_fallbacks)}
+           if playbook.organisation.locale_fallbacks else {}),
     }
 
 
@@ -84,7 +86,10 @@ def _all_locales(playbook: Playbook, value: str | dict[str, str]) -> dict[str, s
 def _locale_text(renderer: NoticeRenderer, locale: str) -> dict[str, Any]:
     content = renderer.render("banner", locale, renderer.playbook.organisation.timezone, None)
     assert isinstance(content, BannerContent)
-    return {"title": content.title, "body": content.body}
+    text = {"title": content.title, "body": content.body}
+    if content.text_locale and content.text_locale != locale:
+        text["lang"] = content.text_locale  # another locale's text: the widget's words and lang follow it
+    return text
 
 
 def _inquiry(playbook: Playbook, inquiry_id: str) -> dict[str, Any]:
@@ -114,7 +119,9 @@ def _hours(playbook: Playbook, route_id: str, hours: OpeningHours) -> dict[str, 
         "timezone": hours.timezone,
         "always": hours.is_always,
         "weekly": {DAY_KEYS[i]: _ranges(day) for i, day in enumerate(hours.weekly.days)},
-        "exceptions": [{"from": e.first.isoformat(), "to": e.last.isoformat(), "ranges": _ranges(e.ranges),
+        "exceptions": [{"from": exception_bound_text(e.first, e.first_minute, e.yearly, start=True),
+                        "to": exception_bound_text(e.last, e.last_minute, e.yearly, start=False),
+                        "ranges": _ranges(e.ranges),
                         "note": _all_locales(playbook, note) if note is not None else None}
                        for e, note in zip(hours.exceptions, notes, strict=True)],
     }

@@ -50,7 +50,7 @@ def publish_banner(session: NoticeSession, at: dt.datetime, banner_out: Path | N
     renderer = NoticeRenderer.for_playbook(session.playbook, session.base_dir, session.notice_id, at)
     document = build_banner_document(renderer)
     _write(target, document)
-    expires = None if notice.withdraws_banner else notice_expiry(session.playbook, notice)
+    expires = None if notice.withdraws_banner else notice_expiry(session.playbook, notice, at)
     return BannerWritten(target, document, notice.withdraws_banner, expires)
 
 

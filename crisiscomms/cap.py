@@ -228,7 +228,7 @@ def _info(renderer: NoticeRenderer, locale: str, msg_type: str) -> Any:
     _add(info, "urgency", rating.urgency)
     _add(info, "severity", rating.severity)
     _add(info, "certainty", rating.certainty)
-    expires = notice_expiry(playbook, notice)
+    expires = notice_expiry(playbook, notice, renderer.sent_at)
     if expires is not None:
         _add(info, "expires", cap_time(expires, timezone))
     _add(info, "senderName", playbook.organisation.name)

@@ -15,20 +15,21 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from .diagnostics import Diagnostic
-from .hours import DAY_NAMES, OpeningHours, uncovered_intervals, zone_info
+from .hours import DAY_NAMES, MINUTES_PER_DAY, DatedHours, OpeningHours, uncovered_intervals, zone_info
+from .locales import fallback_chain
 from .playbook import Playbook
 from .speech import check_voice_languages
 from .yamlsource import PathKey, SourceMap
 
 # A week without a DST change, used to compare weekly schedules.
 REFERENCE_MONDAY = date(2026, 1, 5)
+YEARLY_SCAN_START = date(2000, 1, 1)  # yearly exceptions keep month and day in the leap year 2000
 
 
 def check_playbook(playbook: Playbook, source: SourceMap, base_dir: Path) -> list[Diagnostic]:
     checks = (
-        _check_locales, _check_localized_texts, _check_references, _check_providers, _check_receipts,
-        _check_variable_names,
-        _check_overlapping_exceptions, _check_segment_budgets,
+        _check_locales, _check_locale_fallbacks, _check_localized_texts, _check_references, _check_providers,
+        _check_receipts, _check_variable_names, _check_overlapping_exceptions, _check_segment_budgets,
         _check_live_person, _check_coverage, _check_critical_notices, _check_files, _check_exercise,
     )
     found: list[Diagnostic] = []
@@ -65,6 +66,28 @@ def _check_locales(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[D
         seen.add(code)
 
 
+def _check_locale_fallbacks(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
+    """Each declared fallback leads to a written locale, without a loop; one not written is noted."""
+    organisation = playbook.organisation
+    fallbacks = organisation.locale_fallbacks
+    for code, target in fallbacks.items():
+        place = ("organisation", "locale_fallbacks", code)
+        if target not in organisation.locales and target not in fallbacks:
+            yield _error(source, place, f"fallback '{target}' for '{code}' is not one of locales "
+                                        f"({', '.join(organisation.locales)}); readers would get nothing written")
+            continue
+        chain = [code]
+        while chain[-1] in fallbacks and fallbacks[chain[-1]] not in chain:
+            chain.append(fallbacks[chain[-1]])
+        if chain[-1] in fallbacks:
+            yield _error(source, place, f"the fallbacks of '{code}' go round in a circle "
+                                        f"({' → '.join([*chain, fallbacks[chain[-1]]])}); end the chain at a "
+                                        "written locale")
+        elif code not in organisation.locales:
+            text = organisation.text_chain(code)[0]
+            yield source.diagnostic(place, f"{code} readers get the {text} text (declared here)", severity="note")
+
+
 def _localized_fields(playbook: Playbook) -> Iterator[tuple[PathKey, object]]:
     for rid, route in playbook.routes.items():
         if route.label is not None:
@@ -96,10 +119,18 @@ def _check_localized_texts(playbook: Playbook, source: SourceMap, _: Path) -> It
                              f"'{code}' is not one of the playbook's locales ({', '.join(locales)})", key=True)
         if default not in value:
             yield _error(source, location, f"no text for the default locale '{default}'; add '{default}: ...'")
-        missing = [code for code in locales if code not in value and code != default]
+        missing = [code for code in locales if code not in value and code != default
+                   and not _declared_text(playbook, code, value)]
         if missing:
             yield _warning(source, location,
                            f"no text for {', '.join(missing)}; those readers will see the '{default}' text")
+
+
+def _declared_text(playbook: Playbook, code: str, value: dict[str, str]) -> bool:
+    """True when ``organisation.locale_fallbacks`` leads ``code`` readers to a text ``value`` has."""
+    organisation = playbook.organisation
+    declared = fallback_chain(code, organisation.locale_fallbacks, code)[1:]
+    return any(other in value for other in declared)
 
 
 def _check_references(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
@@ -166,14 +197,14 @@ def _check_variable_names(playbook: Playbook, source: SourceMap, _: Path) -> Ite
 
 
 def _check_overlapping_exceptions(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
-    for rid, route in playbook.routes.items():
-        periods = [(e.dated_hours.first, e.dated_hours.last, index) for index, e in enumerate(route.exceptions)]
-        for first, last, index in periods:
-            for other_first, other_last, other in periods:
-                if other < index and first <= other_last and other_first <= last:
+    for rid in playbook.routes:
+        exceptions = playbook.route_hours[rid].exceptions
+        for index, exception in enumerate(exceptions):
+            for other in range(index):
+                if exceptions_overlap(exception, exceptions[other]):
                     yield _error(source, ("routes", rid, "exceptions", index),
                                  f"this exception overlaps exception {other + 1} of route '{rid}' "
-                                 f"({other_first}–{other_last}); give each date one set of hours")
+                                 f"({describe_exception(exceptions[other])}); give each moment one set of hours")
                     break
 
 
@@ -184,6 +215,36 @@ def _check_segment_budgets(playbook: Playbook, source: SourceMap, _: Path) -> It
             if code not in locales:
                 yield _error(source, ("notices", nid, "sms_segments_by_locale", code),
                              f"'{code}' is not one of the organisation's locales ({', '.join(locales)})", key=True)
+
+
+def exceptions_overlap(one: DatedHours, other: DatedHours) -> bool:
+    """Two exceptions of the same kind (dated, or yearly) that apply at the same moment.
+
+    A dated exception overlapping a yearly one is fine: the dated one wins (a storm over Christmas)."""
+    if one.yearly != other.yearly:
+        return False
+    if one.yearly:
+        days: Iterable[date] = one.days_between(YEARLY_SCAN_START, YEARLY_SCAN_START + timedelta(days=365))
+    else:
+        days = one.days_between(max(one.first, other.first), min(one.last, other.last))
+    for day in days:
+        mine, theirs = one.window_on(day), other.window_on(day)
+        if mine is not None and theirs is not None and mine[0] < theirs[1] and theirs[0] < mine[1]:
+            return True
+    return False
+
+
+def describe_exception(exception: DatedHours) -> str:
+    """``2026-10-14 06:00–2026-10-15 18:00``, ``2026-12-24``, ``12-24–12-26 every year``."""
+    def end(day: date, minute: int, *, first: bool) -> str:
+        text = f"{day.month:02d}-{day.day:02d}" if exception.yearly else day.isoformat()
+        whole = minute == 0 if first else minute == MINUTES_PER_DAY
+        return text if whole else f"{text} {minute // 60:02d}:{minute % 60:02d}"
+
+    start = end(exception.first, exception.first_minute, first=True)
+    finish = end(exception.last, exception.last_minute, first=False)
+    text = start if start == finish else f"{start}–{finish}"
+    return f"{text} every year" if exception.yearly else text
 
 
 def _check_live_person(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[Diagnostic]:
@@ -220,24 +281,48 @@ def _check_coverage(playbook: Playbook, source: SourceMap, _: Path) -> Iterator[
 def _exception_gaps(
     playbook: Playbook, source: SourceMap, iid: str, best: OpeningHours, fallbacks: list[OpeningHours]
 ) -> Iterator[Diagnostic]:
+    """Days when exceptions leave nobody open for ``iid`` at times the weekly hours would have covered:
+    whole days (a holiday) and parts of days (a timed closure)."""
     zone = zone_info(playbook.organisation.timezone)
-    special_days = sorted({e.first + timedelta(days=n)
-                           for hours in (best, *fallbacks) for e in hours.exceptions
-                           for n in range((e.last - e.first).days + 1)})
-    closed_days = [
-        day for day in special_days[:366]
-        if _closed_all_day(best, fallbacks, datetime.combine(day, datetime.min.time(), zone))
-    ]
+    today = date.today()
+    special_days = sorted({day for hours in (best, *fallbacks) for e in hours.exceptions
+                           for day in _exception_days(e, today)})
+    weekly = [OpeningHours(h.weekly, (), h.timezone) for h in (best, *fallbacks)]
+    closed_days: list[date] = []
+    partly: list[tuple[datetime, datetime]] = []
+    for day in special_days[:366]:
+        midnight = datetime.combine(day, datetime.min.time(), zone)
+        next_midnight = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+        usual = uncovered_intervals(weekly[0], weekly[1:], midnight, next_midnight)
+        new = [gap for gap in uncovered_intervals(best, fallbacks, midnight, next_midnight)
+               if not any(a <= gap[0] and gap[1] <= b for a, b in usual)]
+        if new == [(midnight, next_midnight)]:
+            closed_days.append(day)
+        else:
+            partly.extend(new)
     if closed_days:
         days = ", ".join(d.isoformat() for d in closed_days[:5]) + (" …" if len(closed_days) > 5 else "")
         yield _warning(source, ("inquiries", iid),
                        f"'{iid}': no route for it is open at all on {days} (holiday exceptions); "
                        "add a fallback that stays open")
+    if partly:
+        shown = ", ".join(_moment_range(a, b) for a, b in partly[:5]) + (" …" if len(partly) > 5 else "")
+        yield _warning(source, ("inquiries", iid),
+                       f"'{iid}': exceptions leave no route for it open {shown} "
+                       f"({playbook.organisation.timezone}); add a fallback that stays open then")
 
 
-def _closed_all_day(best: OpeningHours, fallbacks: list[OpeningHours], midnight: datetime) -> bool:
-    gaps = uncovered_intervals(best, fallbacks, midnight, midnight + timedelta(days=1))
-    return bool(gaps) and gaps[0] == (midnight, midnight + timedelta(days=1))
+def _moment_range(start: datetime, end: datetime) -> str:
+    """``2026-10-14 12:00–15:00``; an end at midnight is ``24:00`` of the day before."""
+    finish = "24:00" if end.hour == end.minute == 0 else f"{end:%H:%M}"
+    return f"{start:%Y-%m-%d %H:%M}–{finish}"
+
+
+def _exception_days(exception: DatedHours, today: date) -> Iterator[date]:
+    """The days a dated exception touches, or a yearly one's in the coming twelve months."""
+    if exception.yearly:
+        return exception.days_between(today, today + timedelta(days=365))
+    return exception.days_between(exception.first, exception.last)
 
 
 def _wrap_week(gaps: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:

@@ -142,20 +142,24 @@ def _first_stop_then_hard(stop: asyncio.Event, loop: asyncio.AbstractEventLoop) 
               show_default=True, help="text for the terminal, json for tools, html for a page to approve.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to this file, not stdout.")
 @click.option("--at", "at_text", metavar="TIME", help="Render as of this ISO 8601 time (default: now).")
+@click.option("--wait", "waits", multiple=True, metavar="ROUTE=DURATION",
+              help="Expected wait on a route, as send --wait takes it, e.g. outage-line=25m (repeatable).")
 def preview(playbook: Path, notice_id: str, locales: tuple[str, ...], output_format: str, out: Path | None,
-            at_text: str | None) -> None:
+            at_text: str | None, waits: tuple[str, ...]) -> None:
     """Show a notice as each reader will see it, in every language.
 
     \b
     Example:
       crisiscomms preview playbooks/nordvind-storm.yaml --notice storm-outage --format html --out preview.html
     """
+    from .durations import parse_wait_options
     from .preview import build_preview, preview_html
     from .session import choose_locales, open_notice, parse_moment
 
     session = open_notice(playbook, notice_id)
     at = parse_moment(at_text, session.playbook.organisation.timezone)
-    result = build_preview(session, choose_locales(session.playbook, locales), at)
+    result = build_preview(session, choose_locales(session.playbook, locales), at,
+                           waits=parse_wait_options(waits, list(session.playbook.routes)))
     if output_format == "text" and out is None:
         from rich.console import Console
 
@@ -434,7 +438,7 @@ def banner_publish(playbook: Path, notice_id: str, banner_out: Path | None, at_t
       crisiscomms banner publish playbooks/nordvind-storm.yaml --notice storm-outage
     """
     from .banner_life import publish_banner
-    from .console import describe_moment
+    from .formatting import describe_moment
     from .safetext import visible
     from .session import open_notice, parse_moment
 

@@ -56,6 +56,8 @@ def planning_options(function: F) -> F:
         click.option("--where", "where", multiple=True, callback=_where_list, metavar="COLUMN=VALUE[,VALUE…]",
                      help="Only rows whose COLUMN has one of the values (repeatable; all must hold), "
                           "e.g. area=Bergen,Voss."),
+        click.option("--wait", "waits", multiple=True, metavar="ROUTE=DURATION",
+                     help="Expected wait on a route now, e.g. outage-line=25m (repeatable; overrides the playbook's)."),
         click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
                      show_default=True),
     ]
@@ -429,7 +431,8 @@ def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str,
                 "--channels": options["channels"], "--suppress": options["suppress"],
                 "--default-region": options["default_region"], "--banner-out": options["banner_out"],
                 "--campaign": options["campaign"], "--ignore-quiet-hours": options["ignore_quiet_hours"],
-                "--dry-run": options["dry_run"], "--skipped-out": options["skipped_out"], "--where": options["where"]}
+                "--dry-run": options["dry_run"], "--skipped-out": options["skipped_out"], "--where": options["where"],
+                "--wait": options["waits"]}
     given = [flag for flag, value in planning.items() if value]
     if playbook is not None:
         given.insert(0, "PLAYBOOK")
@@ -485,10 +488,13 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
 
     check_ledger_path(location.path)  # a ledger that can never be a file is bad input, also for a dry run
     at = parse_moment(options["at_text"], session.playbook.organisation.timezone)
+    from .durations import parse_wait_options
+
     request = PlanRequest(audience=options["audience"], at=at, channels=options["channels"],
                           ignore_quiet_hours=options["ignore_quiet_hours"], default_region=options["default_region"],
                           suppress=options["suppress"], banner_out=options["banner_out"], campaign=options["campaign"],
-                          stopped=stop_numbers_without_writing(location), where=options["where"])
+                          stopped=stop_numbers_without_writing(location), where=options["where"],
+                          waits=parse_wait_options(options["waits"], list(session.playbook.routes)))
     return session, request, location
 
 

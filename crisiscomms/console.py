@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -13,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .campaign.send import Preparation, SendOutcome, next_steps
+from .formatting import describe_span
 from .ledger.base import Decision
 from .plan import PlanSummary
 from .preview import Preview
@@ -37,53 +37,18 @@ def line(*parts: str | tuple[str, str]) -> Text:
     return result
 
 
-def describe_moment(moment: dt.datetime, timezone: str, locale: str = "en") -> str:
-    """``Fri 16 Oct 08:00 Oslo Time``: a moment in ``timezone``, in words of ``locale`` (CLDR names)."""
-    from babel.dates import format_datetime
-
-    from .hours import zone_info
-
-    zone = zone_info(timezone)
-    text = str(format_datetime(moment.astimezone(zone), "EEE d MMM HH:mm", tzinfo=zone, locale=locale))
-    return f"{text} {zone_words(timezone, locale)}"
-
-
-def describe_span(first: dt.datetime, last: dt.datetime, timezone: str, locale: str = "en") -> str:
-    """``at Fri 16 Oct 08:00 Oslo Time``, or ``between Fri 16 Oct 07:00 and 08:00 Oslo Time``."""
-    from .hours import zone_info
-
-    zone = zone_info(timezone)
-    start, end = first.astimezone(zone), last.astimezone(zone)
-    if start == end:
-        return f"at {describe_moment(start, timezone, locale)}"
-    if start.date() == end.date():
-        return f"between {describe_moment(start, timezone, locale).removesuffix(' ' + zone_words(timezone, locale))}" \
-               f" and {end:%H:%M} {zone_words(timezone, locale)}"
-    return f"between {describe_moment(start, timezone, locale)} and {describe_moment(end, timezone, locale)}"
-
-
-def zone_words(timezone: str, locale: str = "en") -> str:
-    """``Oslo Time`` (CLDR's region format with the zone's city); ``UTC`` for UTC."""
-    from babel import Locale
-    from babel.dates import get_timezone_location
-
-    from .hours import zone_info
-
-    if timezone.upper() in ("UTC", "ETC/UTC", "GMT", "ETC/GMT", "Z"):
-        return "UTC"
-    city = str(get_timezone_location(zone_info(timezone), locale=locale, return_city=True))
-    return str(Locale.parse(locale).zone_formats["region"] % city)
-
-
 def print_preview(preview: Preview, console: Console) -> None:
     console.print(line((f"{preview.organisation} — notice '{preview.notice_id}' ({preview.severity}), "
                         f"as of {preview.at.isoformat(timespec='minutes')}", "bold")))
-    if preview.expires is not None:
-        console.print(line(f"Expires {describe_moment(preview.expires, preview.timezone)}"))
+    for timing in preview.timing_lines():
+        console.print(Text(timing, style="bold red" if timing.startswith("EXPIRED") else ""))
     if preview.withdraws_banner:
         console.print(line("Website banner: withdrawn by this all-clear; after the send the site shows no notice."))
     for locale_preview in preview.locales:
         parts: list[Table | Text] = []
+        note = locale_preview.fallback_note()
+        if note:
+            parts.append(Text(note, style="yellow"))
         for channel, content in locale_preview.contents.items():
             parts.append(Text(channel.upper(), style="bold cyan"))
             parts.append(_content_table(content))
@@ -118,6 +83,7 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
     if summary.targeting:
         console.print(line(f"Targeted: only rows where {summary.targeting}"))
     console.print(_planned_table(summary))
+    _print_fallbacks(summary, console)
     if summary.skipped:
         console.print(_skipped_table(summary))
     else:
@@ -141,6 +107,13 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
 def _withdraws_banner(summary: PlanSummary) -> bool:
     return any(channel == "banner" and isinstance(content, dict) and content.get("notice", {}) is None
                for (_, channel), content in summary.samples.items())
+
+
+def _print_fallbacks(summary: PlanSummary, console: Console) -> None:
+    """Readers who get another language's text (organisation.locale_fallbacks, or the default locale)."""
+    for reader, text, count in summary.fallbacks():
+        console.print(Text(f"Fallback: {count:,} message{'' if count == 1 else 's'} to {reader} readers "
+                           f"use the {text} text"))
 
 
 def _planned_table(summary: PlanSummary) -> Table:

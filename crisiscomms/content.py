@@ -19,6 +19,7 @@ CHANNEL_FILES: dict[str, tuple[str, ...]] = {
 class SmsContent:
     text: str
     fit: SmsFit
+    text_locale: str = ""  # the written locale whose templates made it (a fallback's, when the reader's has none)
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,14 @@ class EmailContent:
     subject: str
     text: str
     html: str
+    text_locale: str = ""
 
 
 @dataclass(frozen=True)
 class BannerContent:
     title: str
     body: str
+    text_locale: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class VoiceContent:
     """What a call says (plain sentences for text-to-speech, read twice)."""
 
     text: str
+    text_locale: str = ""
 
 
 Content = SmsContent | EmailContent | BannerContent | VoiceContent

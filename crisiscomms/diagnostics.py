@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]  # a note informs (an intended fallback); it never fails
 
 
 @dataclass(frozen=True, order=True)
@@ -31,7 +31,7 @@ class Diagnostic:
         return f"{place}: {self.severity}: {self.message}"
 
     def as_github(self) -> str:
-        command = "error" if self.severity == "error" else "warning"
+        command = {"error": "error", "warning": "warning"}.get(self.severity, "notice")
         properties = f"file={_escape_property(self.path)}"
         if self.line:
             properties += f",line={self.line}"

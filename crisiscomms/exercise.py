@@ -72,12 +72,12 @@ def mark_content(content: Content, marker: str) -> Content:
     """``content`` as an exercise message: ``marker`` in front of everything the reader sees first."""
     if isinstance(content, SmsContent):
         text = f"{marker}: {content.text}"
-        return SmsContent(text, analyse(text))
+        return SmsContent(text, analyse(text), content.text_locale)
     if isinstance(content, EmailContent):
         paragraph = f'<p style="font-weight:bold">{html.escape(marker)}</p>'
         marked_html, found = _BODY_TAG.subn(lambda match: match.group(0) + paragraph, content.html, count=1)
         return EmailContent(f"[{marker}] {content.subject}", f"{marker}\n\n{content.text}",
-                            marked_html if found else paragraph + content.html)
+                            marked_html if found else paragraph + content.html, content.text_locale)
     if isinstance(content, VoiceContent):
-        return VoiceContent(f"{marker}. {content.text}")
+        return VoiceContent(f"{marker}. {content.text}", content.text_locale)
     return replace(content, title=f"{marker}: {content.title}", body=f"{marker}: {content.body}")

@@ -2,7 +2,10 @@
 locale the playbook supports.
 
 ``sv-SE``, ``sv_FI`` and ``SV`` become ``sv``; ``nb-NO``, ``no`` and ``nn``
-become ``nb``; anything unsupported or empty becomes the playbook's default.
+become ``nb``; ``en`` and ``en-IE`` become ``en_GB`` when only that variant is
+supported; anything unsupported or empty becomes the playbook's default.
+:func:`fallback_chain` is the order in which a reader's texts are looked for
+(``organisation.locale_fallbacks``, then the default locale).
 Parsing is Babel's; the result is memoised because an audience of a million
 rows uses a handful of distinct spellings.
 """
@@ -23,8 +26,10 @@ _READABLE_INSTEAD: dict[str, str] = {"no": "nb", "nn": "nb"}
 def negotiate_locale(requested: str | None, supported: Sequence[str], default: str) -> str:
     """Return the supported locale that best serves ``requested``.
 
-    ``supported`` holds language codes such as ``("en", "sv", "nb")``;
-    ``default`` must be one of them.
+    ``supported`` holds codes such as ``("en", "sv", "nb", "en_GB")``; ``default`` must be one
+    of them. The exact locale wins, then its language (``sv_FI`` → ``sv``), then a language its
+    readers read (``nn`` → ``nb``), then the same language in another region (``en`` or
+    ``en_IE`` → ``en_GB`` when there is no ``en``), else ``default``.
     """
     return _negotiate(requested or "", tuple(supported), default)
 
@@ -34,10 +39,44 @@ def _negotiate(requested: str, supported: tuple[str, ...], default: str) -> str:
     wanted = _parse(requested)
     if wanted is None:
         return default
-    for candidate in _candidates(wanted):
+    candidates = _candidates(wanted)
+    for candidate in candidates:
         if candidate in supported:
             return candidate
+    for candidate in candidates:
+        variant = next((code for code in supported if language_of(code) == candidate), None)
+        if variant is not None:
+            return variant
     return default
+
+
+def language_of(code: str) -> str:
+    """``en_GB`` → ``en``."""
+    return code.replace("-", "_").split("_", 1)[0].lower()
+
+
+def fallback_chain(locale: str, fallbacks: Mapping[str, str], default: str) -> list[str]:
+    """The locales whose text a ``locale`` reader gets, best first: the locale, its language
+    (``en_GB`` → ``en``), the declared fallbacks (``{de: en}``), then the default locale."""
+    chain: list[str] = []
+
+    def add(code: str) -> None:
+        while code and code not in chain:
+            chain.append(code)
+            language = language_of(code)
+            if language != code and language not in chain:
+                chain.append(language)
+            code = fallbacks.get(code) or fallbacks.get(language) or ""
+
+    add(locale)
+    if default not in chain:
+        chain.append(default)
+    return chain
+
+
+def folder_spellings(locale: str) -> tuple[str, ...]:
+    """The folder names a template folder for ``locale`` may have: ``en_GB``, ``en-GB``."""
+    return (locale, locale.replace("_", "-")) if "_" in locale else (locale,)
 
 
 def _parse(requested: str) -> Locale | None:

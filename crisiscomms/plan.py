@@ -101,6 +101,7 @@ class PlanRequest:
     campaign: str | None = None  # a name instead of the notice id (the organisation is always part of it)
     stopped: tuple[str, ...] = ()  # E.164 numbers on the ledger's STOP list
     where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --where COLUMN=VALUE,…: AND with the notice's
+    waits: tuple[tuple[str, dt.timedelta], ...] = ()  # route id → expected wait given at plan time (--wait)
 
 
 class Planner:
@@ -114,7 +115,8 @@ class Planner:
         self.region = (request.default_region or playbook.organisation.country).upper()
         if self.region not in phonenumbers.SUPPORTED_REGIONS:
             raise UsageError(f"--default-region '{request.default_region}' is not a two-letter country code like SE")
-        self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at)
+        self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at,
+                                                    waits=dict(request.waits))
         self.campaign = campaign_key(session, request.campaign)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
@@ -155,7 +157,7 @@ class Planner:
         playbook = self.session.playbook
         person_channels = [c for c in self.channels if c not in ("banner", "cap")]
         options = AudienceOptions(self.region, playbook.organisation.timezone,
-                                  tuple(playbook.organisation.locales), playbook.organisation.default_locale)
+                                  tuple(playbook.organisation.reader_locales), playbook.organisation.default_locale)
         with open_audience(self.request.audience, options) as audience:
             self._check_columns(audience.columns)
             banner_path = self.banner_path
@@ -289,6 +291,8 @@ class PlanSummary:
     unpriced_segments: int = 0
     samples: dict[tuple[str, str], Content | dict[str, Any]] = field(default_factory=dict)
     suppression_problems: list[str] = field(default_factory=list)
+    text_locales: dict[str, Counter[str]] = field(default_factory=dict)  # reader locale → text locale → messages
+    text_locale_of: Callable[[str, str], str] | None = None  # (channel, reader locale) → text locale, no rendering
 
     def add(self, item: PlanItem) -> None:
         if isinstance(item, SkippedMessage):
@@ -303,6 +307,8 @@ class PlanSummary:
         counts[item.channel] += 1
         if (item.locale, item.channel) not in self.samples:
             self.samples[(item.locale, item.channel)] = item.content
+        if self.text_locale_of is not None and item.channel != "banner":
+            self.text_locales.setdefault(item.locale, Counter())[self.text_locale_of(item.channel, item.locale)] += 1
         if item.not_before is not None:
             self._defer(item)
         if item.channel == "sms" and isinstance(content := item.content, SmsContent):
@@ -347,7 +353,13 @@ class PlanSummary:
             "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
             "banner_path": str(self.banner_path) if self.banner_path else None,
             **({"targeting": self.targeting} if self.targeting else {}),
+            "text_locales": {loc: dict(sorted(counts.items())) for loc, counts in sorted(self.text_locales.items())},
         }
+
+    def fallbacks(self) -> list[tuple[str, str, int]]:
+        """(reader locale, locale of the text they get, messages) wherever the two differ."""
+        return [(reader, text, n) for reader, counts in sorted(self.text_locales.items())
+                for text, n in sorted(counts.items()) if text != reader]
 
 
     def to_json(self) -> str:
@@ -413,7 +425,8 @@ def summary_for(planner: Planner) -> PlanSummary:
         notice=planner.session.notice_id, campaign=planner.campaign, channels=planner.channels,
         prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
         banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems),
-        timezone=planner.session.playbook.organisation.timezone, targeting=planner.targeting.describe())
+        timezone=planner.session.playbook.organisation.timezone, targeting=planner.targeting.describe(),
+        text_locale_of=planner.renderer.text_locale)
 
 
 def region_of(e164: str) -> str:

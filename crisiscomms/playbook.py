@@ -10,13 +10,22 @@ types are in :mod:`crisiscomms.playbook_fields`, the ``providers:`` settings in
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from .hours import DatedHours, DayGivenTwice, OpeningHours, WeeklySchedule, parse_day_hours
+from .hours import (
+    DatedHours,
+    DayGivenTwice,
+    ExceptionBound,
+    OpeningHours,
+    WeeklySchedule,
+    dated_hours_between,
+    parse_day_hours,
+    zone_info,
+)
+from .locales import fallback_chain
 from .playbook_fields import (
     CHANNELS,
     FORMAT_VERSION,
@@ -25,19 +34,24 @@ from .playbook_fields import (
     ChannelName,
     CountryCode,
     EmailAddress,
+    ExceptionDate,
     HttpUrl,
     Id,
     LinkKind,
     LocaleCode,
     Localized,
+    NoticeMoment,
     RouteKind,
+    RouteWait,
     Severity,
     TimeZoneName,
     WeeklyHours,
     _check_day_hours,
+    _check_http_url,
     _located,
     _Model,
     localized_text,
+    notice_moment,
     phone_to_e164,
     quiet_window,
 )
@@ -49,7 +63,6 @@ from .provider_settings import (
     Providers,
     SmsSettings,
     VoiceSettings,
-    parse_duration,
 )
 
 __all__ = [
@@ -77,7 +90,7 @@ __all__ = [
     "SmsSettings",
     "VoiceSettings",
     "localized_text",
-    "parse_duration",
+    "notice_moment",
     "phone_to_e164",
     "playbook_json_schema",
     "quiet_window",
@@ -93,16 +106,35 @@ class Organisation(_Model):
     timezone: TimeZoneName
     default_locale: LocaleCode
     locales: list[LocaleCode] = Field(min_length=1, description="Every language the notices are written in.")
+    locale_fallbacks: dict[LocaleCode, LocaleCode] = Field(
+        default_factory=dict,
+        description="Whose text a reader gets when their language has none, before the default locale: "
+                    "{de: en, nn: nb}. A fallback declared here is intentional (validate notes it, no warning).")
+
+    @property
+    def reader_locales(self) -> list[str]:
+        """Locales a reader can be given: those written, and those with a declared fallback."""
+        return [*self.locales, *(code for code in self.locale_fallbacks if code not in self.locales)]
+
+    def text_chain(self, locale: str) -> list[str]:
+        """The written locales whose text a ``locale`` reader gets, best first (ends with the default)."""
+        chain = fallback_chain(locale, self.locale_fallbacks, self.default_locale)
+        return [code for code in chain if code in self.locales] or [self.default_locale]
 
 
 class HoursException(_Model):
-    """Hours that replace the weekly ones on some dates (holidays, extended crisis hours)."""
+    """Hours that replace the weekly ones for a while (holidays, extended crisis hours).
 
-    day: dt.date | None = Field(None, alias="date", description="A single day.")
-    from_: dt.date | None = Field(None, alias="from", description="First day of a period.")
-    to: dt.date | None = Field(None, description="Last day of a period (inclusive).")
+    ``date`` is one day; ``from``/``to`` a period, each a day (``to`` inclusive) or a local date and
+    time (``2026-10-14T06:00``). Without a year (``12-25``, ``from: 12-24``) it recurs every year."""
+
+    day: ExceptionDate | None = Field(None, alias="date", description="A single day: 2026-12-24, or 12-25 every year.")
+    from_: ExceptionDate | None = Field(
+        None, alias="from", description="Start: a day (2026-12-24), a local time (2026-10-14T06:00), or 12-24.")
+    to: ExceptionDate | None = Field(
+        None, description="End: a day (inclusive) or a local time (2026-10-15T18:00), or 12-26.")
     hours: Annotated[str, AfterValidator(_check_day_hours)] = Field(
-        description="'closed', 'always', or ranges like '07:00-23:00'.")
+        description="'closed', 'always', or ranges like '07:00-23:00', applying between the two ends.")
     note: Localized | None = None
 
     @model_validator(mode="after")
@@ -111,16 +143,22 @@ class HoursException(_Model):
             raise _located("exception_period", "give either 'date' or 'from'/'to', not both", ("date",))
         if self.day is None and (self.from_ is None or self.to is None):
             raise _located("exception_period", "give 'date' for one day, or both 'from' and 'to'", ())
-        if self.from_ is not None and self.to is not None and self.to < self.from_:
-            raise _located("exception_period", "'to' is before 'from'", ("to",))
+        if self.day is not None and ExceptionBound.parse(self.day).minute is not None:
+            raise _located("exception_period", "'date' is a whole day; for a time of day use 'from' and 'to'",
+                           ("date",))
+        try:
+            self.dated_hours("UTC")
+        except ValueError as error:
+            raise _located("exception_period", str(error), ("to",)) from None
         return self
 
-    @property
-    def dated_hours(self) -> DatedHours:
+    def dated_hours(self, timezone: str) -> DatedHours:
+        """The exception in the route's ``timezone`` (a bound with a UTC offset is converted to it)."""
         first = self.day or self.from_
         last = self.day or self.to
         assert first is not None and last is not None
-        return DatedHours(first, last, parse_day_hours(self.hours))
+        return dated_hours_between(ExceptionBound.parse(first), ExceptionBound.parse(last),
+                                   parse_day_hours(self.hours), zone_info(timezone))
 
 
 class Route(_Model):
@@ -136,6 +174,18 @@ class Route(_Model):
     timezone: TimeZoneName | None = Field(
         None, description="When the route's hours are not in the organisation's zone.")
     exceptions: list[HoursException] = Field(default_factory=list)
+    callback: str | None = Field(
+        None, description="Where a call-back is booked: a web address, or a phone number (stored as E.164).",
+        examples=["https://example.org/callback", "+46 8 123 456 78"])
+    wait: RouteWait | None = Field(
+        None, description="The expected wait (25m, 1h, PT25M); `send --wait ROUTE=25m` overrides it at plan time.")
+
+    @field_validator("callback")
+    @classmethod
+    def _callback_url_or_phone(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value.strip().lower().startswith(("http://", "https://")):
+            return None if value is None else _check_http_url(value.strip())
+        return phone_to_e164(value, (info.context or {}).get("region"))
 
     @field_validator("phone")
     @classmethod
@@ -172,7 +222,7 @@ def _opening_hours(route: Route, timezone: str) -> OpeningHours:
         weekly = WeeklySchedule.always()
     else:
         weekly = WeeklySchedule.from_mapping({k: parse_day_hours(v) for k, v in route.hours.items()})
-    exceptions = tuple(e.dated_hours for e in route.exceptions)
+    exceptions = tuple(e.dated_hours(timezone) for e in route.exceptions)
     return OpeningHours(weekly, exceptions, timezone)
 
 
@@ -232,7 +282,11 @@ class Notice(_Model):
     severity: Severity
     channels: list[ChannelName] = Field(min_length=1)
     templates: Id | None = Field(None, description="Template set (folder under templates/); default: the notice id.")
-    expires: dt.datetime | dt.date | None = Field(None, description="When the notice stops being true.")
+    expires: NoticeMoment | None = Field(
+        None, description="When the notice stops being true: a moment (2026-12-06T20:00:00+01:00), a day "
+                          "(the end of it), or a duration from when the plan is made (36h, 90m, 2d, PT36H).")
+    next_update: NoticeMoment | None = Field(
+        None, description="When readers will hear more: a moment, or a duration from when the plan is made (6h).")
     sms_segments: int = Field(2, ge=1, le=10, description="Most SMS segments a rendered text may cost in any locale.")
     sms_segments_by_locale: dict[LocaleCode, Annotated[int, Field(ge=1, le=10)]] = Field(
         default_factory=dict,

@@ -3,24 +3,31 @@ numbers, hours), text per locale, the strict base model, and errors that point b
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
+from .durations import DURATION_PATTERN, looks_like_duration, parse_duration
 from .hours import (
+    ExceptionBound,
     is_valid_timezone,
     parse_day_hours,
     parse_day_spec,
+    zone_info,
 )
 from .locales import is_known_locale
 
@@ -143,11 +150,14 @@ WeeklyHours = Annotated[
 ]
 
 
-def localized_text(value: str | dict[str, str], locale: str, default_locale: str) -> str:
-    """The text of ``value`` for ``locale``, falling back to the default locale."""
+def localized_text(value: str | dict[str, str], locale: str, default_locale: str, chain: Sequence[str] = ()) -> str:
+    """The text of ``value`` for ``locale``, else the first of ``chain`` it has, else the default locale's."""
     if isinstance(value, str):
         return value
-    return value.get(locale) or value.get(default_locale) or next(iter(value.values()), "")
+    for code in (locale, *chain, default_locale):
+        if value.get(code):
+            return value[code]
+    return next(iter(value.values()), "")
 
 
 class _Model(BaseModel):
@@ -190,3 +200,78 @@ def _located(
 ) -> PydanticCustomError:
     """An error whose place is ``subpath`` below the model that raised it."""
     return PydanticCustomError(kind, message, {**(context or {}), "subpath": subpath})
+
+
+# What ExceptionBound reads, for JSON Schema (ECMA-262 has no (?P<name>) groups).
+EXCEPTION_BOUND_SCHEMA_PATTERN = r"^(\d{4}-)?\d{2}-\d{2}([T ]\d{1,2}:\d{2}(:00)?(Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+def _exception_bound(value: Any) -> Any:
+    """YAML gives a date or date-time object, or text; keep the text form ``ExceptionBound`` reads."""
+    if isinstance(value, dt.datetime):
+        text = value.replace(tzinfo=None).isoformat(timespec="minutes")
+        offset = value.strftime("%z") if value.tzinfo is not None else ""
+        value = f"{text}{offset[:3]}:{offset[3:]}" if offset else text
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    if not isinstance(value, str):
+        return value  # pydantic says it is not text
+    try:
+        ExceptionBound.parse(value)
+    except ValueError as error:
+        raise PydanticCustomError("bad_exception_date", str(error)) from None
+    return value.strip()
+
+
+ExceptionDate = Annotated[
+    str, BeforeValidator(_exception_bound),
+    WithJsonSchema({"type": "string", "pattern": EXCEPTION_BOUND_SCHEMA_PATTERN,
+                    "examples": ["2026-12-24", "2026-10-14T06:00", "12-25"]}),
+]
+
+
+def _duration_text(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            raise PydanticCustomError("bad_duration", str(error)) from None
+    return value
+
+
+RouteWait = Annotated[
+    dt.timedelta, BeforeValidator(_duration_text),
+    WithJsonSchema({"type": "string", "minLength": 2, "pattern": DURATION_PATTERN, "examples": ["25m", "PT25M"]}),
+]
+
+
+def _moment_or_duration(value: Any) -> Any:
+    """A duration written as text (``36h``, ``PT36H``) becomes a timedelta; dates and times pass on."""
+    if isinstance(value, str) and looks_like_duration(value):
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            raise PydanticCustomError("bad_duration", str(error)) from None
+    return value
+
+
+NoticeMoment = Annotated[
+    dt.datetime | dt.date | dt.timedelta, BeforeValidator(_moment_or_duration),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                              {"type": "string", "minLength": 2, "pattern": DURATION_PATTERN}],
+                    "examples": ["2026-12-06T20:00:00+01:00", "36h", "PT36H"]}),
+]
+
+
+def notice_moment(value: dt.datetime | dt.date | dt.timedelta | None, planned_at: dt.datetime,
+                  timezone: str) -> dt.datetime | None:
+    """The moment ``value`` means for a plan made at ``planned_at``: a duration counts from then,
+    a day means its end, a time without an offset is the organisation's local time."""
+    zone = zone_info(timezone)
+    if value is None:
+        return None
+    if isinstance(value, dt.timedelta):
+        return planned_at + value
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    return dt.datetime.combine(value + dt.timedelta(days=1), dt.time(0), zone)

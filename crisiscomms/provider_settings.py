@@ -27,7 +27,7 @@ _DURATION_PART = re.compile(r"(\d+)\s*(h|m|s)")
 _DURATION_UNITS = {"h": 3600, "m": 60, "s": 1}
 
 
-def parse_duration(value: str) -> int:
+def validity_seconds(value: str) -> int:
     """``"1h"``, ``"90m"``, ``"1h30m"``, ``"45s"`` → seconds. Raises ValueError."""
     text = value.strip().lower().replace(" ", "")
     parts = _DURATION_PART.findall(text)
@@ -38,7 +38,7 @@ def parse_duration(value: str) -> int:
 
 def _check_sms_validity(value: str) -> str:
     try:
-        seconds = parse_duration(value)
+        seconds = validity_seconds(value)
     except ValueError as error:
         raise PydanticCustomError("bad_duration", str(error)) from None
     if not 1 <= seconds <= MAX_SMS_VALIDITY:
@@ -76,7 +76,7 @@ class SmsSettings(_Model):
 
     @property
     def validity_seconds(self) -> int | None:
-        return parse_duration(self.validity) if self.validity is not None else None
+        return validity_seconds(self.validity) if self.validity is not None else None
 
     @model_validator(mode="after")
     def _one_sender(self) -> SmsSettings:

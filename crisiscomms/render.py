@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,18 @@ import phonenumbers
 
 from .content import CHANNEL_FILES, BannerContent, Content, EmailContent, SmsContent, VoiceContent
 from .formatting import (
-    format_clock,
     format_datetime_for,
     format_day_hours,
-    format_time_for,
-    format_weekday_time,
+    format_exception_period,
+    format_until,
+    format_wait,
     format_weekly_hours,
+    format_when,
     phrase,
     timezone_label,
 )
-from .hours import MINUTES_PER_DAY, OpeningHours, zone_info
-from .playbook import Notice, Playbook, Route, localized_text
+from .hours import OpeningHours, zone_info
+from .playbook import Notice, Playbook, Route, localized_text, notice_moment
 from .smsenc import analyse, normalise_for_gsm
 from .template_store import (
     TemplateProblem,
@@ -57,21 +58,22 @@ __all__ = [
     "VoiceContent",
     "display_contact",
     "notice_expiry",
+    "notice_next_update",
     "route_href",
     "spoken_digits",
     "template_store",
 ]
 
 
-def notice_expiry(playbook: Playbook, notice: Notice) -> dt.datetime | None:
-    """The moment a notice stops being true; a bare date means the end of that day."""
-    expires = notice.expires
-    zone = zone_info(playbook.organisation.timezone)
-    if expires is None:
-        return None
-    if isinstance(expires, dt.datetime):
-        return expires if expires.tzinfo else expires.replace(tzinfo=zone)
-    return dt.datetime.combine(expires + dt.timedelta(days=1), dt.time(0), zone)
+def notice_expiry(playbook: Playbook, notice: Notice, planned_at: dt.datetime) -> dt.datetime | None:
+    """The moment a notice stops being true; a bare date means the end of that day, a duration
+    (``36h``) counts from the moment the plan is made."""
+    return notice_moment(notice.expires, planned_at, playbook.organisation.timezone)
+
+
+def notice_next_update(playbook: Playbook, notice: Notice, planned_at: dt.datetime) -> dt.datetime | None:
+    """When readers will hear more (``next_update``), or None."""
+    return notice_moment(notice.next_update, planned_at, playbook.organisation.timezone)
 
 
 @dataclass
@@ -84,17 +86,22 @@ class NoticeRenderer:
     sent_at: dt.datetime
     reuse: bool = True  # reuse renders that do not mention the recipient (off when each is rendered once)
     exercise: bool = False  # every content starts with the exercise marker (crisiscomms.exercise)
+    waits: Mapping[str, dt.timedelta] = field(default_factory=dict)  # route id → expected wait (send --wait)
     _shared: dict[tuple[str, str, bool], dict[str, Any]] = field(default_factory=dict)
     _reused: dict[tuple[str, str, str], Content] = field(default_factory=dict)
     _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
     _states: dict[str, tuple[bool, dt.datetime | None, dt.datetime | None]] = field(default_factory=dict)
+    _text_locales: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
-                     *, store: TemplateStore | None = None, exercise: bool = False) -> NoticeRenderer:
+                     *, store: TemplateStore | None = None, exercise: bool = False,
+                     waits: Mapping[str, dt.timedelta] | None = None) -> NoticeRenderer:
         """A renderer; pass ``store`` to share compiled templates between renderers of one playbook,
-        ``exercise`` to mark every message as an exercise."""
-        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at, exercise=exercise)
+        ``exercise`` to mark every message as an exercise, ``waits`` for expected waits known at plan
+        time (they win over the playbook's ``wait``)."""
+        return cls(playbook, notice_id, store or template_store(playbook, base_dir), sent_at, exercise=exercise,
+                   waits=dict(waits or {}))
 
     @cached_property
     def notice(self) -> Notice:
@@ -105,7 +112,22 @@ class NoticeRenderer:
         return self.notice.templates or self.notice_id
 
     def template_names(self, channel: str, locale: str) -> list[tuple[str, bool]]:
-        return [self.store.name_for(self.template_set, locale, f) for f in CHANNEL_FILES[channel]]
+        """The files of ``channel`` for a ``locale`` reader, and whether they are another locale's."""
+        text_locale = self.text_locale(channel, locale)
+        return [(self.store.own_name(self.template_set, text_locale, f), text_locale != locale)
+                for f in CHANNEL_FILES[channel]]
+
+    def text_locale(self, channel: str, locale: str) -> str:
+        """The written locale whose templates serve a ``locale`` reader on ``channel``: the first of the
+        reader's chain (``organisation.locale_fallbacks``, then the default) that has every file of the
+        channel, so that no message mixes languages. Dates, times and words follow it."""
+        key = (channel, locale)
+        if key not in self._text_locales:
+            chain = self.playbook.organisation.text_chain(locale)
+            self._text_locales[key] = next(
+                (code for code in chain if all(self.store.has(self.template_set, code, f)
+                                               for f in CHANNEL_FILES[channel])), chain[-1])
+        return self._text_locales[key]
 
     def render(self, channel: str, locale: str, timezone: str, recipient: Mapping[str, Any] | None) -> Content:
         """The ``channel`` content for a reader; ``recipient`` is None for the public banner."""
@@ -114,14 +136,17 @@ class NoticeRenderer:
         if reusable and key in self._reused:
             return self._reused[key]
         names = [name for name, _ in self.template_names(channel, locale)]
-        context = dict(self.shared_context(locale, timezone, gsm_safe=channel == "sms"))
+        text_locale = self.text_locale(channel, locale)
+        context = dict(self.shared_context(text_locale, timezone, gsm_safe=channel == "sms"))
+        context["reader_locale"] = locale
         if recipient is not None:
             context["recipient"] = recipient
-        content = self._build(channel, [self.store.render(n, context) for n in names])
+        content = replace(self._build(channel, [self.store.render(n, context) for n in names]),
+                          text_locale=text_locale)
         if self.exercise:
             from .exercise import exercise_marker, mark_content
 
-            content = mark_content(content, exercise_marker(self.playbook, locale))
+            content = mark_content(content, exercise_marker(self.playbook, text_locale or locale))
         if reusable:
             self._reused[key] = content
         return content
@@ -157,25 +182,32 @@ class NoticeRenderer:
 
     def _build_shared_context(self, locale: str, timezone: str) -> dict[str, Any]:
         playbook, notice = self.playbook, self.notice
-        default = playbook.organisation.default_locale
-        expires = notice_expiry(playbook, notice)
-        links = [{"title": localized_text(link.title, locale, default), "url": link.url, "kind": link.kind}
+        expires = notice_expiry(playbook, notice, self.sent_at)
+        next_update = notice_next_update(playbook, notice, self.sent_at)
+        links = [{"title": self._text(link.title, locale), "url": link.url, "kind": link.kind}
                  for link in playbook.links]
         return {
             "locale": locale,
+            "lang": locale.replace("_", "-"),  # for lang attributes: BCP 47 (en-GB)
             "org": {"name": playbook.organisation.name, "website": playbook.organisation.website},
             "notice": {"id": self.notice_id, "severity": notice.severity, "channels": list(notice.channels),
-                       "expires": expires},
-            "vars": {k: localized_text(v, locale, default) if isinstance(v, str | dict) else v
+                       "expires": expires, "next_update": next_update},
+            "vars": {k: self._text(v, locale) if isinstance(v, str | dict) else v
                      for k, v in notice.variables.items()},
             "reach": [self._inquiry_view(iid, locale, timezone) for iid in playbook.notice_inquiries(self.notice_id)],
             "links": links,
             "sent_at": format_datetime_for(self.sent_at, locale, timezone),
             "expires_at": format_datetime_for(expires, locale, timezone) if expires else None,
+            "next_update": format_datetime_for(next_update, locale, timezone) if next_update else None,
             "reader_timezone": timezone,
             "hotline": self._hotline(locale, timezone),
             "status_link": next((link for link in links if link["kind"] == "status"), None),
         }
+
+    def _text(self, value: str | dict[str, str], locale: str) -> str:
+        """A playbook text in ``locale``, else along the reader's fallback chain (then the default)."""
+        organisation = self.playbook.organisation
+        return localized_text(value, locale, organisation.default_locale, organisation.text_chain(locale))
 
     def _hotline(self, locale: str, timezone: str) -> dict[str, Any] | None:
         """The first route of this notice where a person answers around the clock."""
@@ -192,11 +224,15 @@ class NoticeRenderer:
         best = self._route_view(inquiry.best, locale, timezone)
         fallbacks = [self._route_view(r, locale, timezone) for r in inquiry.fallbacks]
         alternative = None if best["open_now"] else next((f for f in fallbacks if f["open_now"]), None)
+        use = best if best["open_now"] else (alternative or best)
+        others = [r for r in (best, *fallbacks) if r["id"] != use["id"]]
+        alternatives = sorted(others, key=lambda r: not r["open_now"])  # open first, each kept in playbook order
         return {
             "id": inquiry_id,
-            "label": localized_text(inquiry.label, locale, self.playbook.organisation.default_locale),
+            "label": self._text(inquiry.label, locale),
             "best": best, "fallbacks": fallbacks, "best_open": best["open_now"],
-            "alternative": alternative, "use": best if best["open_now"] else (alternative or best),
+            "alternative": alternative, "use": use,
+            "alternatives": alternatives, "second": alternatives[0] if alternatives else None,
         }
 
     def _route_view(self, route_id: str, locale: str, timezone: str) -> dict[str, Any]:
@@ -206,7 +242,7 @@ class NoticeRenderer:
         return {
             "id": route_id,
             "kind": route.kind,
-            "label": localized_text(route.label, locale, self.playbook.organisation.default_locale)
+            "label": self._text(route.label, locale)
             if route.label is not None else phrase(route.kind, locale),
             "contact": display_contact(route),
             "href": route_href(route),
@@ -214,10 +250,26 @@ class NoticeRenderer:
             "hours": self._hours_text(hours, locale, timezone),
             "always": hours.is_always,
             "open_now": open_now,
-            "opens": _when(opens, locale, timezone) if not open_now else None,
-            "closes": _format_closing(closes, locale, timezone) if open_now else None,
-            "special": self._special_hours(route, hours, locale),
+            "opens": format_when(opens, locale, timezone, self.sent_at) if opens and not open_now else None,
+            "closes": format_until(closes, locale, timezone, self.sent_at) if closes and open_now else None,
+            "closes_today": bool(open_now and closes and _ends_today(closes, self.sent_at, timezone)),
+            "closes_midnight": bool(open_now and closes and _ends_today(closes, self.sent_at, timezone)
+                                    and closes.astimezone(zone_info(timezone)).time() == dt.time(0)),
+            "today": format_day_hours(hours.ranges_on(self.sent_at.astimezone(hours.zone).date()), locale),
+            "special": self._special_hours(route, hours, locale, timezone),
+            **self._wait_and_callback(route_id, route, locale),
         }
+
+    def _wait_and_callback(self, route_id: str, route: Route, locale: str) -> dict[str, Any]:
+        """``wait`` ("25 minutes"), ``wait_minutes`` (25) and ``callback`` ({contact, href}), or None each."""
+        wait = self.waits.get(route_id, route.wait)
+        callback = None
+        if route.callback is not None:
+            callback = {"contact": display_phone(route.callback) if route.callback.startswith("+") else route.callback,
+                        "href": f"tel:{route.callback}" if route.callback.startswith("+") else route.callback}
+        return {"wait": format_wait(wait, locale) if wait else None,
+                "wait_minutes": round(wait.total_seconds() / 60) if wait else None,
+                "callback": callback}
 
     def _route_state(self, route_id: str) -> tuple[bool, dt.datetime | None, dt.datetime | None]:
         """Open now, next opening, current closing: the same in every locale, so computed once."""
@@ -228,16 +280,19 @@ class NoticeRenderer:
                                       hours.closes_at(self.sent_at) if open_now else None)
         return self._states[route_id]
 
-    def _special_hours(self, route: Route, hours: OpeningHours, locale: str) -> dict[str, str] | None:
-        """Today's hours when a dated exception (holiday, extended crisis hours) replaces the weekly ones."""
-        today = self.sent_at.astimezone(hours.zone).date()
-        for exception in route.exceptions:
-            if exception.dated_hours.covers(today):
-                note = exception.note
-                return {"hours": format_day_hours(exception.dated_hours.ranges, locale),
-                        "note": localized_text(note, locale, self.playbook.organisation.default_locale)
-                        if note is not None else ""}
-        return None
+    def _special_hours(self, route: Route, hours: OpeningHours, locale: str, timezone: str) -> dict[str, Any] | None:
+        """The dated exception (holiday, extended crisis hours) in force now, or the next within a week:
+        its ``hours``, ``period`` ("Wed 14 Oct 06:00 – Thu 15 Oct 18:00"), ``note`` and ``now``."""
+        index = hours.next_exception(self.sent_at, within_days=SPECIAL_HOURS_AHEAD_DAYS)
+        if index is None:
+            return None
+        exception, note = hours.exceptions[index], route.exceptions[index].note
+        return {
+            "hours": format_day_hours(exception.ranges, locale),
+            "period": format_exception_period(exception, locale, self.sent_at.astimezone(hours.zone).year),
+            "note": self._text(note, locale) if note is not None else "",
+            "now": hours.exception_at(self.sent_at) == index,
+        }
 
     def _hours_text(self, hours: OpeningHours, locale: str, timezone: str) -> str:
         text = format_weekly_hours(hours, locale)
@@ -246,7 +301,9 @@ class NoticeRenderer:
         return text
 
 
-_FORMATTED_KEYS = frozenset({"hours", "opens", "closes", "sent_at", "expires_at"})
+_FORMATTED_KEYS = frozenset({"hours", "today", "period", "opens", "closes", "sent_at", "expires_at", "wait",
+                             "next_update"})
+SPECIAL_HOURS_AHEAD_DAYS = 7  # an exception starting within a week is worth telling the reader now
 
 
 def _gsm_safe_strings(value: Any, key: str = "") -> Any:
@@ -260,24 +317,22 @@ def _gsm_safe_strings(value: Any, key: str = "") -> Any:
     return value
 
 
-def _when(moment: dt.datetime | None, locale: str, timezone: str) -> str | None:
-    return format_weekday_time(moment, locale, timezone) if moment else None
-
-
-def _format_closing(closing: dt.datetime | None, locale: str, timezone: str) -> str | None:
-    if closing is None:
-        return None
-    local = closing.astimezone(zone_info(timezone))
-    if local.hour == local.minute == 0:
-        return format_clock(MINUTES_PER_DAY, locale)  # "until 24:00", not "until 00:00"
-    return format_time_for(closing, locale, timezone)
+def _ends_today(closes: dt.datetime, now: dt.datetime, timezone: str) -> bool:
+    """True when ``closes`` is today for the reader, or the midnight that ends today ("until 24:00")."""
+    zone = zone_info(timezone)
+    closing, today = closes.astimezone(zone), now.astimezone(zone).date()
+    return closing.date() == today or (closing.time() == dt.time(0) and (closing.date() - today).days == 1)
 
 
 def display_contact(route: Route) -> str:
     """How a customer sees the route: ``+46 8 123 456 78``, an URL or an address."""
     if route.phone:
-        return phonenumbers.format_number(phonenumbers.parse(route.phone), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return display_phone(route.phone)
     return route.email or route.url or ""
+
+
+def display_phone(e164: str) -> str:
+    return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 def route_href(route: Route) -> str:

@@ -43,7 +43,7 @@ def open_notice(path: Path, notice_id: str) -> NoticeSession:
 
 
 def choose_locales(playbook: Playbook, requested: tuple[str, ...]) -> list[str]:
-    supported = playbook.organisation.locales
+    supported = playbook.organisation.reader_locales
     unknown = [code for code in requested if code not in supported]
     if unknown:
         raise UsageError(f"locale {', '.join(unknown)} is not in the playbook (supported: {', '.join(supported)})")

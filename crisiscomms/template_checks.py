@@ -15,6 +15,7 @@ from .checks import REFERENCE_MONDAY
 from .diagnostics import Diagnostic
 from .hours import zone_info
 from .loader import LoadedPlaybook
+from .locales import fallback_chain
 from .playbook import Playbook
 from .render import (
     CHANNEL_FILES,
@@ -94,18 +95,14 @@ def _exercise_fit(renderer: NoticeRenderer, playbook: Playbook, notice_id: str) 
 def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:
     store = renderers[0].store
     missing = False
-    for name, fell_back in renderers[0].template_names(place.channel, place.locale):
+    for name, _ in renderers[0].template_names(place.channel, place.locale):
         if not (store.root / name).is_file():
             missing = True
             yield Diagnostic(store.shown(name), 0, 0, "error",
                              f"missing template for notice '{place.notice_id}' ({place.channel})")
-        elif fell_back:
-            own = name.replace(f"/{store.default_locale}/", f"/{place.locale}/", 1)
-            yield Diagnostic(store.shown(own), 0, 0, "warning",
-                             f"missing; {place.locale} readers get the {store.default_locale} "
-                             f"text of {store.shown(name)}")
     if missing:
         return
+    yield from _fallback_diagnostic(renderers[0], playbook, place)
     recipient = None if place.channel in ("banner", "cap") else sample_recipient(playbook, place.locale)
     for renderer in renderers:
         try:
@@ -115,6 +112,34 @@ def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Plac
             yield Diagnostic(problem.path, problem.line, 0, "error", problem.message)
             return
         yield from _fit(content, renderer, place)
+
+
+_CHANNEL_WORDS = {"sms": "SMS", "email": "e-mail", "banner": "banner"}
+
+
+def _fallback_diagnostic(renderer: NoticeRenderer, playbook: Playbook, place: _Place) -> Iterator[Diagnostic]:
+    """A locale whose files for a channel are not all there: its readers get another locale's whole
+    message (never a mix). A note when ``organisation.locale_fallbacks`` declares it, else a warning."""
+    text_locale = renderer.text_locale(place.channel, place.locale)
+    if text_locale == place.locale:
+        return
+    store = renderer.store
+    absent = [f for f in CHANNEL_FILES[place.channel] if not store.has(renderer.template_set, place.locale, f)]
+    first = store.shown(store.own_name(renderer.template_set, place.locale, absent[0]))
+    used = store.shown(store.own_name(renderer.template_set, text_locale, "")).rstrip("/") + "/"
+    message = (f"missing; {place.locale} readers get the whole {text_locale} {_CHANNEL_WORDS[place.channel]} "
+               f"({used}), so that no message mixes languages")
+    if declared_fallback(playbook, place.locale, text_locale):
+        yield Diagnostic(first, 0, 0, "note", f"{message}; as declared in organisation.locale_fallbacks")
+    else:
+        yield Diagnostic(first, 0, 0, "warning", f"{message}; add the files, or declare it in "
+                                                 "organisation.locale_fallbacks")
+
+
+def declared_fallback(playbook: Playbook, locale: str, text_locale: str) -> bool:
+    """True when ``locale`` readers reach ``text_locale`` through ``organisation.locale_fallbacks``."""
+    organisation = playbook.organisation
+    return text_locale in fallback_chain(locale, organisation.locale_fallbacks, locale)
 
 
 def _fit(content: Content, renderer: NoticeRenderer, place: _Place) -> Iterator[Diagnostic]:

@@ -40,6 +40,7 @@ from .formatting import (
     format_datetime_for,
     format_time_for,
 )
+from .locales import folder_spellings
 from .playbook import Playbook
 from .smsenc import normalise_for_gsm
 
@@ -121,10 +122,20 @@ class TemplateStore:
         """The template to use and whether it is the default locale's stand-in."""
         key = (template_set, locale, filename)
         if key not in self._names:
-            own = f"{template_set}/{locale}/{filename}"
-            fallback = f"{template_set}/{self.default_locale}/{filename}"
-            self._names[key] = (own, False) if (self.root / own).is_file() else (fallback, True)
+            own = self.own_name(template_set, locale, filename)
+            fallback = self.own_name(template_set, self.default_locale, filename)
+            self._names[key] = (own, False) if self.has(template_set, locale, filename) else (fallback, True)
         return self._names[key]
+
+    def own_name(self, template_set: str, locale: str, filename: str) -> str:
+        """``set/en_GB/sms.txt``, or ``set/en-GB/sms.txt`` when the folder is spelt that way."""
+        for folder in folder_spellings(locale):
+            if (self.root / template_set / folder).is_dir():
+                return f"{template_set}/{folder}/{filename}"
+        return f"{template_set}/{locale}/{filename}"
+
+    def has(self, template_set: str, locale: str, filename: str) -> bool:
+        return (self.root / self.own_name(template_set, locale, filename)).is_file()
 
     def shown(self, name: str) -> str:
         return f"{self.shown_root}/{name}"

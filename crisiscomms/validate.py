@@ -30,6 +30,10 @@ class PlaybookResult:
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
+    @property
+    def notes(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "note"]
+
     def as_dict(self) -> dict[str, object]:
         playbook = self.loaded.playbook
         return {
@@ -59,6 +63,10 @@ class ValidationReport:
     @property
     def warning_count(self) -> int:
         return sum(len(r.warnings) for r in self.results)
+
+    @property
+    def note_count(self) -> int:
+        return sum(len(r.notes) for r in self.results)
 
     def passed(self, *, strict: bool = False) -> bool:
         return self.error_count == 0 and not (strict and self.warning_count)

@@ -72,7 +72,7 @@ class SourceMap:
 
 
 def _severity(value: str) -> Any:
-    return "warning" if value == "warning" else "error"
+    return value if value in ("warning", "note") else "error"
 
 
 class _Yaml12SafeLoader(yaml.SafeLoader):

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from crisiscomms.console import describe_moment, describe_span, zone_words
+from crisiscomms.formatting import describe_moment, describe_span, zone_words
 
 from .conftest import DATA, run_cli
 

@@ -155,6 +155,7 @@ def test_dry_run_json_shape_and_skipped_csv(tmp_path: Path) -> None:
         "estimated_cost": {"amount": 0.05, "currency": "EUR", "unpriced_segments": 1},
         "deferred_until": None,
         "banner_path": str(tmp_path / "b.json"),
+        "text_locales": {"en": {"en": 2}, "sv": {"sv": 2}},
     }
     assert skipped.read_text(encoding="utf-8").splitlines() == [
         "line,id,channel,reason,detail", "4,3,sms,invalid_phone,too short for SE", "4,3,email,no_address,"]

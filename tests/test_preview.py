@@ -39,7 +39,7 @@ def test_preview_html_is_self_contained(tmp_path: Path) -> None:
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)=["']?https?:""", page)
-    assert page.count("<section lang=") == 2
+    assert page.count("<section aria-labelledby=") == 2 and page.count('<figure lang="sv" class="card') == 3
     assert 'sandbox=""' in page  # the e-mail is isolated
 
 
@@ -65,3 +65,31 @@ def test_preview_bad_at() -> None:
     result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--at", "tomorrow")
     assert (result.code, result.stderr) == (
         2, "crisiscomms: --at 'tomorrow' is not an ISO 8601 time such as 2026-11-28T03:00+01:00\n")
+
+
+def test_preview_shows_when_a_relative_expiry_ends_and_the_next_update(tmp_path: Path) -> None:
+    from .test_render import make_project
+
+    path = make_project(tmp_path, playbook_edit=("    expires: 2026-12-01T18:00:00+01:00\n",
+                                                 "    expires: 36h\n    next_update: PT6H\n"))
+    result = run_cli("preview", str(path), "--notice", "outage", "--format", "json", "--at", "2026-11-25T12:00")
+    assert result.code == 0, result.stderr
+    preview = json.loads(result.stdout)
+    assert (preview["expires"], preview["expired"], preview["next_update"]) == (
+        "2026-11-27T00:00+01:00", False, "2026-11-25T18:00+01:00")
+    text = run_cli("preview", str(path), "--notice", "outage", "--locale", "en", "--at", "2026-11-25T12:00")
+    assert "Expires Fri 27 Nov 00:00 Stockholm Time\nNext update Wed 25 Nov 18:00 Stockholm Time" \
+        in text.stdout
+
+
+def test_preview_of_an_expired_notice_says_so(tmp_path: Path) -> None:
+    result = run_cli("preview", PLAYBOOK, "--notice", "outage", "--locale", "en", "--at", "2026-12-02T09:00")
+    assert result.code == 0
+    assert ("EXPIRED: this notice stopped being true at Tue 1 Dec 18:00 Stockholm Time, before the "
+            "preview's moment (Wed 2 Dec 09:00 Stockholm Time); change 'expires' before sending it"
+            ) in " ".join(result.stdout.split())
+    assert json.loads(run_cli("preview", PLAYBOOK, "--notice", "outage", "--format", "json",
+                              "--at", "2026-12-02T09:00").stdout)["expired"] is True
+    out = tmp_path / "p.html"
+    run_cli("preview", PLAYBOOK, "--notice", "outage", "--format", "html", "--out", str(out), "--at", "2026-12-02T09:00")
+    assert '<p class="expired">EXPIRED: this notice stopped being true' in out.read_text(encoding="utf-8")

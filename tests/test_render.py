@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from crisiscomms.loader import load_playbook
-from crisiscomms.render import EmailContent, NoticeRenderer, SmsContent, TemplateRenderError
+from crisiscomms.render import BannerContent, EmailContent, NoticeRenderer, SmsContent
+from crisiscomms.template_store import TemplateRenderError
 from crisiscomms.validate import validate_file
 
 from .conftest import DATA
@@ -101,10 +102,14 @@ def test_missing_locale_template_falls_back_with_warning(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)
     result = validate_file(path)
     assert [d.as_text() for d in result.diagnostics] == [
-        "templates/outage/sv/banner_body.txt: warning: missing; sv readers get the en text of "
-        "templates/outage/en/banner_body.txt"]
-    body = renderer_for(path).render("banner", "sv", "Europe/Stockholm", None)
-    assert body.body == "Tekniska problem: https://test.example/chat. Akut fara: +46 8 123 456 78."  # type: ignore[union-attr]
+        "templates/outage/sv/banner_body.txt: warning: missing; sv readers get the whole en banner "
+        "(templates/outage/en/), so that no message mixes languages; add the files, or declare it in "
+        "organisation.locale_fallbacks"]
+    banner = renderer_for(path).render("banner", "sv", "Europe/Stockholm", None)
+    assert isinstance(banner, BannerContent)
+    # The whole banner is the English one (title too): never a Swedish title over an English body.
+    assert (banner.title, banner.text_locale) == ("Outage in Northern district", "en")
+    assert banner.body == "Technical problems: https://test.example/chat. Emergencies: +46 8 123 456 78."
 
 
 def test_sms_over_budget_names_locale_count_and_characters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,7 +156,7 @@ def test_routes_open_and_closed_with_fallback(tmp_path: Path) -> None:
     assert technical["best_open"] is False
     assert technical["alternative"]["id"] == "hotline"
     assert technical["use"]["id"] == "hotline"
-    assert technical["best"]["opens"] == "mån 08:00"
+    assert technical["best"]["opens"] == "i morgon kl. 08:00"  # Sunday 03:00: CLDR's word for tomorrow
     assert technical["best"]["hours"] == "mån–fre 08:00–20:00, lör 10:00–16:00"
 
 
@@ -199,7 +204,8 @@ def test_special_hours_midnight_close_and_shortcuts(tmp_path: Path) -> None:
         "        note: {en: Extended storm hours, sv: Förlängda öppettider under stormen}"))
     context = renderer_for(path, WEDNESDAY_NOON).shared_context("sv", "Europe/Stockholm")
     chat = context["reach"][0]["best"]
-    assert chat["special"] == {"hours": "08:00–24:00", "note": "Förlängda öppettider under stormen"}
+    assert chat["special"] == {"hours": "08:00–24:00", "period": "23–27 nov.", "now": True,
+                               "note": "Förlängda öppettider under stormen"}
     assert chat["closes"] == "24:00"
     assert context["hotline"]["id"] == "hotline"
     assert context["status_link"]["url"] == "https://status.test.example"
@@ -211,3 +217,28 @@ def test_templates_cannot_change_what_the_next_reader_sees(tmp_path: Path, monke
     assert template_errors(path, monkeypatch) == [
         "templates/outage/en/email_subject.txt:1: error: not allowed in a template: access to attribute 'append' "
         "of 'list' object is unsafe."]
+
+
+STORM_EXTENSION = """    exceptions:
+      - from: 2026-10-14T06:00
+        to: "2026-10-15T18:00"
+        hours: always
+        note: {en: Open around the clock during the storm, sv: Öppet dygnet runt under stormen}
+"""
+
+
+def test_open_until_honours_a_timed_exception(tmp_path: Path) -> None:
+    """Regression: a 24/7 extension 14 Oct 06:00 - 15 Oct 18:00; at 23:30 the e-mail said "Open now, until 22:00"."""
+    path = make_project(tmp_path, playbook_edit=(
+        '      mon-fri: "08:00-20:00"\n      sat: "10:00-16:00"\n    exceptions:\n      - date: 2026-12-24\n'
+        '        hours: closed\n', '      daily: "08:00-22:00"\n' + STORM_EXTENSION))
+    late = dt.datetime(2026, 10, 14, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    view = renderer_for(path, late).shared_context("en", "Europe/Stockholm")["reach"][0]["best"]
+    assert (view["open_now"], view["closes"], view["opens"]) == (True, "tomorrow at 22:00", None)
+    assert view["today"] == "06:00\u2009–\u200924:00"
+    assert view["special"] == {"hours": "24/7", "period": "Oct 14, 06:00\u2009–\u2009Oct 15, 18:00",
+                               "note": "Open around the clock during the storm", "now": True}
+    early = dt.datetime(2026, 10, 14, 5, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    before = renderer_for(path, early).shared_context("sv", "Europe/Stockholm")["reach"][0]["best"]
+    assert (before["open_now"], before["opens"]) == (False, "i dag kl. 06:00")
+    assert before["special"]["now"] is False and before["special"]["note"] == "Öppet dygnet runt under stormen"

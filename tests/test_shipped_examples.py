@@ -37,7 +37,7 @@ def test_every_notice_renders_in_every_locale_at_day_and_night(path: object, at:
         result = run_cli("preview", str(path), "--notice", notice_id, "--format", "json", "--at", at)
         assert result.code == 0, result.stderr
         locales = json.loads(result.stdout)["locales"]
-        assert set(locales) == set(playbook.organisation.locales)
+        assert set(locales) == set(playbook.organisation.reader_locales)  # with declared fallbacks (de, fi)
         for locale, channels in locales.items():
             texts = set(notice.channels) - ({"banner"} if notice.withdraws_banner else set()) - {"cap"}
             assert set(channels) == texts  # an all-clear's banner is the withdrawal; the CAP alert: crisiscomms cap

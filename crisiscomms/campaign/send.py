@@ -216,7 +216,8 @@ class PlanSend:
                 playbook = with_status_callback(playbook, self.options.status_callback, f"plan {self.plan.id}")
             rehearsal_at = dt.datetime.fromisoformat(thawed.snapshot.at) if thawed.snapshot.rehearsal else None
             async with make_http_client(max_connections=max(settings.concurrency.values(), default=100)) as http:
-                context = ChannelContext(playbook, self.plan.notice, http, self.options.environ, at=rehearsal_at)
+                context = ChannelContext(playbook, self.plan.notice, http, self.options.environ, at=rehearsal_at,
+                                         planned_at=dt.datetime.fromisoformat(thawed.snapshot.at))
                 channels = {name: create_channel(name, context) for name in self.plan.channels}
                 reconciled = Counter[str]()
                 if self.policy.text_choice is not TextChoice.RESEND:

@@ -83,6 +83,7 @@ class ChannelContext:
     http: httpx.AsyncClient
     environ: Mapping[str, str]
     at: dt.datetime | None = None
+    planned_at: dt.datetime | None = None  # the plan's moment: an expiry written as a duration counts from it
 
 
 class ProviderRejected(ProviderError):

@@ -193,8 +193,9 @@ def create(context: ChannelContext) -> TwilioSms:
     if settings is None:
         raise ProviderRejected("the playbook has no 'providers: sms' section")
     notice = context.playbook.notices[context.notice_id]
+    planned_at = context.planned_at or context.at or _real_now()
     return TwilioSms(settings, context.http, environ=context.environ, notice_id=context.notice_id,
-                     expires_at=notice_expiry(context.playbook, notice), clock=_clock_from(context.at))
+                     expires_at=notice_expiry(context.playbook, notice, planned_at), clock=_clock_from(context.at))
 
 
 def _clock_from(at: dt.datetime | None) -> Callable[[], dt.datetime]:

@@ -30,7 +30,8 @@
     en: 'English', sv: 'Svenska', da: 'Dansk', nb: 'Norsk bokmål', nl: 'Nederlands', el: 'Ελληνικά',
   };
 
-  // The widget's own words. Locales not listed here get English.
+  // The widget's own words (severity and person words as the e-mails say them). Locales not listed
+  // here get English.
   const WORDS = {
     en: {
       info: 'Information', warning: 'Important', critical: 'Urgent',
@@ -73,7 +74,7 @@
       reach: 'Bereikbaarheid', links: 'Handige links', updated: 'Bijgewerkt',
       openNow: 'Nu open', closedNow: 'Nu gesloten', open247: 'Dag en nacht open',
       available247: 'Dag en nacht beschikbaar', until: 'tot {t}', opens: 'opent {t}',
-      person: 'een medewerker antwoordt', useInstead: 'Gebruik in plaats daarvan:',
+      person: 'een medewerker reageert', useInstead: 'Gebruik in plaats daarvan:',
       hours: 'Openingstijden:', today: 'Vandaag:', closedToday: 'gesloten',
     },
     el: {
@@ -82,7 +83,7 @@
       reach: 'Πώς θα επικοινωνήσετε μαζί μας', links: 'Χρήσιμοι σύνδεσμοι', updated: 'Ενημερώθηκε',
       openNow: 'Ανοιχτά τώρα', closedNow: 'Κλειστά τώρα', open247: 'Ανοιχτά όλο το 24ωρο',
       available247: 'Διαθέσιμο όλο το 24ωρο', until: 'έως {t}', opens: 'ανοίγει {t}',
-      person: 'απαντά εκπρόσωπος', useInstead: 'Χρησιμοποιήστε αντί γι’ αυτό:', hours: 'Ωράριο:',
+      person: 'απαντά συνάδελφός μας', useInstead: 'Εναλλακτικά:', hours: 'Ωράριο:',
       today: 'Σήμερα:', closedToday: 'κλειστά',
     },
   };
@@ -105,11 +106,31 @@
     return codes;
   }
 
-  /** The first of ``requested`` (most wanted first) that a supported locale serves, else ``fallback``. */
-  function negotiateLocale(requested, supported, fallback) {
+  /**
+   * The first of ``requested`` (most wanted first) that a supported locale serves, else ``fallback``.
+   * Per tag, as crisiscomms/locales.py does: the exact locale or its language, then the same language
+   * in another region (en or en-IE → en_GB when there is no en), then the playbook's declared
+   * ``locale_fallbacks`` ({de: 'en'}).
+   */
+  function negotiateLocale(requested, supported, fallback, fallbacks) {
+    const declared = isObject(fallbacks) ? fallbacks : {};
     for (const tag of requested || []) {
-      for (const code of localeCandidates(tag)) {
+      const candidates = localeCandidates(tag);
+      for (const code of candidates) {
         if (supported.indexOf(code) >= 0) return code;
+      }
+      for (const code of candidates) {
+        const variant = supported.find((s) => s.split(/[-_]/)[0].toLowerCase() === code);
+        if (variant) return variant;
+      }
+      for (const code of candidates) {
+        const seen = [code];
+        let next = declared[code];
+        while (typeof next === 'string' && seen.indexOf(next) < 0) {
+          if (supported.indexOf(next) >= 0) return next;
+          seen.push(next);
+          next = declared[next];
+        }
       }
     }
     return fallback;
@@ -149,7 +170,31 @@
     return ranges.sort((a, b) => a[0] - b[0]);
   }
 
-  const DATE = /^\d{4}-\d{2}-\d{2}$/;
+  // One end of an exception, local to the route's zone: 2026-12-24, 2026-10-14T06:00, or yearly 12-24[T18:00].
+  const BOUND = /^(?:(\d{4})-)?(\d{2})-(\d{2})(?:T(\d{2}:\d{2}))?$/;
+
+  function parseBound(text, start) {
+    const match = BOUND.exec(String(text));
+    if (!match) return null;
+    const minute = match[4] === undefined ? (start ? 0 : 1440) : clockMinutes(match[4]);
+    if (minute === null) return null;
+    return { year: match[1] || null, key: `${match[2]}-${match[3]}`, minute };
+  }
+
+  function normaliseException(exception) {
+    if (!isObject(exception)) return null;
+    const from = parseBound(exception.from, true);
+    const to = parseBound(exception.to, false);
+    if (!from || !to || (from.year === null) !== (to.year === null)) return null;
+    const yearly = from.year === null;
+    return {
+      yearly,
+      from: yearly ? from.key : `${from.year}-${from.key}`, fromMinute: from.minute,
+      to: yearly ? to.key : `${to.year}-${to.key}`, toMinute: to.minute,
+      ranges: normaliseRanges(exception.ranges),
+      note: exception.note,
+    };
+  }
 
   function normaliseHours(hours) {
     if (!isObject(hours) || typeof hours.timezone !== 'string') return null;
@@ -159,10 +204,12 @@
     for (const key of DAY_KEYS) weekly[key] = normaliseRanges(source[key]);
     const exceptions = [];
     for (const exception of Array.isArray(hours.exceptions) ? hours.exceptions : []) {
-      if (!isObject(exception) || !DATE.test(exception.from) || !DATE.test(exception.to)) continue;
-      exceptions.push({ from: exception.from, to: exception.to, ranges: normaliseRanges(exception.ranges) });
+      const normalised = normaliseException(exception);
+      if (normalised) exceptions.push(normalised);
     }
-    return { timezone: hours.timezone, always: hours.always === true, weekly, exceptions };
+    // Same precedence as crisiscomms/hours.py: dated exceptions first, then yearly, each in written order.
+    const ordered = exceptions.filter((e) => !e.yearly).concat(exceptions.filter((e) => e.yearly));
+    return { timezone: hours.timezone, always: hours.always === true, weekly, exceptions: ordered };
   }
 
   const zoneFormatters = new Map();
@@ -202,19 +249,61 @@
     return DAY_KEYS[new Date(Date.UTC(y, m - 1, d)).getUTCDay()];
   }
 
-  /** The ranges that apply on a local date: the first dated exception covering it, else the weekday's. */
-  function rangesOn(hours, date) {
-    for (const exception of hours.exceptions) {
-      if (exception.from <= date && date <= exception.to) return exception.ranges;
-    }
-    return hours.weekly[dayKey(date)];
+  /** [start, end) minutes of the local ``date`` that ``exception`` covers, or null. */
+  function windowOn(exception, date) {
+    const key = exception.yearly ? date.slice(5) : date;
+    let inside;
+    if (!exception.yearly || exception.from <= exception.to) inside = exception.from <= key && key <= exception.to;
+    else inside = key >= exception.from || key <= exception.to; // a yearly period over New Year
+    if (!inside) return null;
+    const start = key === exception.from ? exception.fromMinute : 0;
+    const end = key === exception.to ? exception.toMinute : 1440;
+    return start < end ? [start, end] : null;
   }
 
-  function exceptionOn(hours, date) {
-    for (const exception of hours.exceptions) {
-      if (exception.from <= date && date <= exception.to) return exception;
+  function clipRanges(ranges, start, end) {
+    const out = [];
+    for (const [a, b] of ranges) {
+      const low = Math.max(a, start);
+      const high = Math.min(b, end);
+      if (low < high) out.push([low, high]);
     }
-    return null;
+    return out;
+  }
+
+  /** ``base`` outside the window, ``replacement`` inside it, joined where they touch. */
+  function spliceRanges(base, replacement, [start, end]) {
+    const pieces = clipRanges(base, 0, start).concat(clipRanges(base, end, 1440), clipRanges(replacement, start, end));
+    pieces.sort((a, b) => a[0] - b[0]);
+    const merged = [];
+    for (const [a, b] of pieces) {
+      const last = merged[merged.length - 1];
+      if (last && a <= last[1]) last[1] = Math.max(last[1], b);
+      else merged.push([a, b]);
+    }
+    return merged;
+  }
+
+  /** The ranges that apply on a local date: the weekday's, replaced where exceptions apply (the strongest wins). */
+  function rangesOn(hours, date) {
+    let ranges = hours.weekly[dayKey(date)];
+    for (let index = hours.exceptions.length - 1; index >= 0; index--) {
+      const window = windowOn(hours.exceptions[index], date);
+      if (window) ranges = spliceRanges(ranges, hours.exceptions[index].ranges, window);
+    }
+    return ranges;
+  }
+
+  /** The exception whose hours apply at a local date and minute, else the first touching that date. */
+  function exceptionOn(hours, date, minute) {
+    let touching = null;
+    for (const exception of hours.exceptions) {
+      const window = windowOn(exception, date);
+      if (!window) continue;
+      if (minute === undefined || (window[0] <= minute && minute < window[1])) return exception;
+      touching = touching || exception;
+    }
+    return touching;
   }
 
   /**
@@ -243,13 +332,13 @@
       }
       const endless = closing.to >= HORIZON_DAYS * 1440;
       return {
-        open: true, always: false, today: here.date, opens: null,
+        open: true, always: false, today: here.date, minute: here.minute, opens: null,
         closes: endless ? null : { date: closing.date, minute: closing.end },
       };
     }
     const next = periods.find((p) => p.from > here.minute);
     return {
-      open: false, always: false, today: here.date, closes: null,
+      open: false, always: false, today: here.date, minute: here.minute, closes: null,
       opens: next ? { date: next.date, minute: next.start } : null,
     };
   }
@@ -320,9 +409,26 @@
     }
   }
 
-  function formatWhen(when, today, locale) {
+  /** The locale's own word for today (0) or tomorrow (1), from Intl (CLDR), or null. */
+  function relativeDay(days, locale) {
+    try {
+      return new Intl.RelativeTimeFormat(locale, { numeric: 'auto' }).format(days, 'day');
+    } catch (error) {
+      return null; // no RelativeTimeFormat: the weekday instead
+    }
+  }
+
+  /**
+   * "20:00" today (or "today 06:00" with ``sayToday``, for an opening), "tomorrow 18:00" (the
+   * locale's own words), else "Sat 10:00".
+   */
+  function formatWhen(when, today, locale, sayToday) {
     const clock = formatClock(when.minute, locale);
-    return when.date === today ? clock : `${formatWeekday(when.date, locale)} ${clock}`;
+    const days = when.date === today ? 0 : (when.date === addDays(today, 1) && when.minute !== 1440 ? 1 : null);
+    if (days === 0 && !sayToday) return clock;
+    const word = days === null ? null : relativeDay(days, locale);
+    if (word) return `${word} ${clock}`;
+    return days === 0 ? clock : `${formatWeekday(when.date, locale)} ${clock}`;
   }
 
   function formatMoment(moment, locale) {
@@ -404,13 +510,18 @@
     for (const code of Object.keys(raw.locales)) {
       const text = raw.locales[code];
       if (isObject(text) && isText(text.title) && typeof text.body === 'string') {
-        locales[code] = { title: text.title, body: text.body };
+        // ``lang``: the locale whose text this is (another one's when the playbook has none of its own).
+        locales[code] = { title: text.title, body: text.body, lang: isText(text.lang) ? text.lang : code };
       }
     }
     const codes = Object.keys(locales);
     if (!codes.length) return null;
     const defaultLocale = locales[raw.default_locale] ? raw.default_locale : codes[0];
     const organisation = isObject(raw.organisation) ? raw.organisation : {};
+    const localeFallbacks = {};
+    for (const [code, target] of Object.entries(isObject(raw.locale_fallbacks) ? raw.locale_fallbacks : {})) {
+      if (typeof target === 'string') localeFallbacks[code] = target;
+    }
 
     const routes = {};
     for (const [id, route] of Object.entries(isObject(raw.routes) ? raw.routes : {})) {
@@ -442,7 +553,7 @@
     return {
       organisation: { name: isText(organisation.name) ? organisation.name : '' },
       notice: { id: notice.id, severity: notice.severity, issued, expires, issuedText: String(notice.issued) },
-      defaultLocale: defaultLocale, locales, codes, inquiries, routes, links,
+      defaultLocale: defaultLocale, locales, codes, inquiries, routes, links, localeFallbacks,
     };
   }
 
@@ -538,17 +649,24 @@
       const wanted = [];
       if (this.options.locale) wanted.push(this.options.locale);
       const languages = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language];
-      return negotiateLocale(wanted.concat(Array.from(languages || [])), codes, defaultLocale);
+      return negotiateLocale(wanted.concat(Array.from(languages || [])), codes, defaultLocale,
+        this.doc.localeFallbacks);
+    }
+
+    /** The locale of the text shown: the widget's words, dates and lang attribute follow it. */
+    get textLocale() {
+      const text = this.doc.locales[this.locale];
+      return text && text.lang ? text.lang : this.locale;
     }
 
     word(key) {
-      return words(this.locale).table[key];
+      return words(this.textLocale).table[key];
     }
 
-    /** Text of a {locale: text} map for the chosen locale, falling back like the CLI does. */
+    /** Text of a {locale: text} map in the language of the text shown, falling back like the CLI does. */
     pick(map) {
       if (!map) return null;
-      for (const code of [this.locale, this.doc.defaultLocale]) {
+      for (const code of [this.textLocale, this.locale, this.doc.defaultLocale]) {
         if (isText(map[code])) return { text: map[code], lang: code };
       }
       const code = Object.keys(map).find((c) => isText(map[c]));
@@ -558,14 +676,14 @@
     localized(tag, className, map, fallbackText) {
       const picked = this.pick(map);
       const node = el(tag, className, picked ? picked.text : fallbackText);
-      if (picked && picked.lang !== this.locale) node.setAttribute('lang', picked.lang);
+      if (picked && picked.lang !== this.textLocale) node.setAttribute('lang', picked.lang.replace('_', '-'));
       return node;
     }
 
     uiText(tag, className, key) {
-      const { table, lang } = words(this.locale);
+      const { table, lang } = words(this.textLocale);
       const node = el(tag, className, table[key]);
-      if (lang !== this.locale.split(/[-_]/)[0]) node.setAttribute('lang', lang);
+      if (lang !== this.textLocale.split(/[-_]/)[0]) node.setAttribute('lang', lang);
       return node;
     }
 
@@ -573,8 +691,8 @@
       const { doc, id } = this;
       const severity = doc.notice.severity;
       const text = doc.locales[this.locale];
-      const language = this.locale.split(/[-_]/)[0].toLowerCase();
-      this.root.setAttribute('lang', this.locale.replace('_', '-'));
+      const language = this.textLocale.split(/[-_]/)[0].toLowerCase();
+      this.root.setAttribute('lang', this.textLocale.replace('_', '-'));
       this.root.setAttribute('dir', RTL_LANGUAGES.indexOf(language) >= 0 ? 'rtl' : 'ltr');
       const hadFocus = this.select && document.activeElement === this.select;
 
@@ -644,7 +762,7 @@
         inner.appendChild(list);
       }
       const meta = el('p', 'ccb__meta');
-      const updated = `${this.word('updated')} ${formatMoment(new Date(doc.notice.issued), this.locale.replace('_', '-'))}`;
+      const updated = `${this.word('updated')} ${formatMoment(new Date(doc.notice.issued), this.textLocale.replace('_', '-'))}`;
       meta.textContent = doc.organisation.name ? `${doc.organisation.name} · ${updated}` : updated;
       inner.appendChild(meta);
       panel.appendChild(inner);
@@ -674,7 +792,7 @@
     /** The "how to reach us" list, computed for the current moment (rebuilt only when something changed). */
     renderReach(force) {
       const moment = this.options.now();
-      const locale = this.locale.replace('_', '-');
+      const locale = this.textLocale.replace('_', '-');
       const states = {};
       for (const id of Object.keys(this.doc.routes)) {
         states[id] = openState(this.doc.routes[id].hours, moment);
@@ -746,7 +864,7 @@
           if (state.closes) parts.push(this.word('until').replace('{t}', formatWhen(state.closes, state.today, locale)));
         } else {
           parts.push(this.word('closedNow'));
-          if (state.opens) parts.push(this.word('opens').replace('{t}', formatWhen(state.opens, state.today, locale)));
+          if (state.opens) parts.push(this.word('opens').replace('{t}', formatWhen(state.opens, state.today, locale, true)));
         }
         let sentence = parts.join(', ');
         if (route.livePerson && state.open) sentence += ` – ${this.word('person')}`;
@@ -764,12 +882,15 @@
         }
         hoursLine.appendChild(hoursText);
         block.appendChild(hoursLine);
-        const today = state && state.today ? exceptionOn(route.hours, state.today) : null;
+        const today = state && state.today ? exceptionOn(route.hours, state.today, state.minute) : null;
         if (today) {
+          // Today's hours as they apply (weekly hours with the exception's part spliced in), and why.
           const special = el('p', 'ccb__hours ccb__hours--today');
-          const ranges = today.ranges.map((r) => formatRange(r, locale));
+          const ranges = rangesOn(route.hours, state.today).map((r) => formatRange(r, locale));
           special.append(this.uiText('span', 'ccb__hours-label', 'today'), ' ',
             ranges.length ? ranges.join(', ') : this.word('closedToday'));
+          const note = textMap(today.note);
+          if (note) special.append(' – ', this.localized('span', 'ccb__note', note, ''));
           block.appendChild(special);
         }
       }

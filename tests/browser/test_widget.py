@@ -24,10 +24,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from crisiscomms.hours import DatedHours, OpeningHours, TimeRange, WeeklySchedule, parse_clock
+from crisiscomms.hours import (
+    ExceptionBound,
+    OpeningHours,
+    TimeRange,
+    WeeklySchedule,
+    dated_hours_between,
+    parse_clock,
+)
 from crisiscomms.locales import negotiate_locale
 from crisiscomms.widget import STATIC_FILES, demo_page, snippet, static_path
 
@@ -253,7 +261,8 @@ def routes_shown(element: WebElement) -> list[tuple[str, str, str]]:
     ("sv-FI,fi", "sv", "Svenska"),        # sv-FI → sv
     ("el-GR,el", "el", "Ελληνικά"),
     ("fr-CA,nn-NO", "nb", "Norsk bokmål"),  # French unsupported, Nynorsk → Bokmål
-    ("de-DE,fr", "sv", "Svenska"),        # nothing supported → the document's default locale
+    ("de-DE,fr", "en", "English"),        # the playbook's locale_fallbacks: {de: en}
+    ("pt-BR,fr", "sv", "Svenska"),        # nothing supported → the document's default locale
 ])
 def test_banner_speaks_the_browsers_language(open_browser: Callable[..., WebDriver], site: Site,
                                              banner_document: dict[str, Any], languages: str, locale: str,
@@ -303,7 +312,7 @@ def test_closed_route_points_to_the_first_open_fallback(open_browser: Callable[.
     # Sun 00:30 in Stockholm: chat (07–23) and SMS agents (06–24) are closed.
     technical = inquiry(driver, "technical")
     assert routes_shown(technical) == [("live-chat", "closed-best", "false"), ("help-centre", "fallback", "true")]
-    assert "Closed now, opens 07:00" in technical.text
+    assert "Closed now, opens today 07:00" in technical.text  # CLDR's word, as the e-mails say it
     assert "Use instead:" in technical.text
     fallback = technical.find_element(By.CSS_SELECTOR, '[data-role="fallback"]')
     assert "Available 24/7" in fallback.text
@@ -358,6 +367,15 @@ def _check_locale_rules(driver: WebDriver) -> None:
     assert driver.execute_script(
         "return CrisiscommsBanner.negotiateLocale(['fi', 'de-AT', 'nl-BE', 'en'], arguments[0], 'sv');",
         supported) == "nl"
+    # Region variants both ways, and the playbook's declared fallbacks ({de: en}).
+    regional = ["en_GB", "sv"]
+    for tag in ("en", "en-IE", "en-GB", "EN_us", "sv-FI", "de"):
+        assert driver.execute_script("return CrisiscommsBanner.negotiateLocale([arguments[0]], arguments[1], 'sv');",
+                                     tag, regional) == negotiate_locale(tag, regional, "sv"), tag
+    assert driver.execute_script(
+        "return CrisiscommsBanner.negotiateLocale(['de-AT'], ['en', 'sv'], 'sv', {de: 'nn', nn: 'en'});") == "en"
+    assert driver.execute_script(
+        "return CrisiscommsBanner.negotiateLocale(['fi'], ['en', 'sv'], 'sv', {fi: 'fi'});") == "sv"
 
 
 def _python_hours(hours: dict[str, Any]) -> OpeningHours:
@@ -366,7 +384,8 @@ def _python_hours(hours: dict[str, Any]) -> OpeningHours:
 
     return OpeningHours(
         WeeklySchedule(tuple(ranges(hours["weekly"][day]) for day in DAYS)),
-        tuple(DatedHours(dt.date.fromisoformat(e["from"]), dt.date.fromisoformat(e["to"]), ranges(e["ranges"]))
+        tuple(dated_hours_between(ExceptionBound.parse(e["from"]), ExceptionBound.parse(e["to"]),
+                                  ranges(e["ranges"]), ZoneInfo(hours["timezone"]))
               for e in hours["exceptions"]),
         hours["timezone"],
     )
@@ -388,7 +407,16 @@ def test_browser_logic_matches_the_cli(open_browser: Callable[..., WebDriver], s
                 "exceptions": [{"from": "2026-03-08", "to": "2026-03-08", "ranges": [["00:00", "03:30"]]},
                                {"from": "2026-11-01", "to": "2026-11-01", "ranges": [["01:00", "02:00"]]},
                                {"from": "2026-11-02", "to": "2026-11-02", "ranges": [["00:00", "24:00"]]}]}
-    schedules = {rid: route["hours"] for rid, route in banner_document["routes"].items()} | {"ny": new_york}
+    # A timed 24/7 extension over a weekday evening, and a yearly holiday over New Year (and across DST).
+    timed = {"timezone": "Europe/Oslo", "always": False,
+             "weekly": {day: [["08:00", "22:00"]] for day in DAYS},
+             "exceptions": [{"from": "2026-12-02T06:00", "to": "2026-12-03T18:00", "ranges": [["00:00", "24:00"]]},
+                            {"from": "12-06T12:00", "to": "12-07", "ranges": []},
+                            {"from": "12-10", "to": "12-10T10:00", "ranges": [["06:00", "24:00"]]},
+                            {"from": "03-08T01:00", "to": "03-08T04:00", "ranges": [["00:00", "24:00"]]},
+                            {"from": "10-31T22:00", "to": "11-01T03:00", "ranges": [["00:00", "24:00"]]}]}
+    schedules = {rid: route["hours"] for rid, route in banner_document["routes"].items()} | {
+        "ny": new_york, "timed": timed}
     start = dt.datetime(2026, 11, 28, tzinfo=dt.UTC)
     moments = [start + dt.timedelta(minutes=20 * i) for i in range(3 * 24 * 18)]  # 28 Nov – 16 Dec
     for first in (dt.datetime(2026, 3, 7, 4, tzinfo=dt.UTC), dt.datetime(2026, 10, 31, 4, tzinfo=dt.UTC)):
@@ -737,3 +765,27 @@ def test_without_its_stylesheet_the_page_stays_usable(open_browser: Callable[...
     button.click()
     assert driver.execute_script("return window.__clicks") == 1
     assert page_errors(driver) == []
+
+
+def test_a_fallback_text_brings_its_own_words_and_lang(open_browser: Callable[..., WebDriver], site: Site,
+                                                      banner_document: dict[str, Any]) -> None:
+    """Everything follows the text actually shown: a German visitor given the English text (declared
+    {de: en}) sees English widget words and lang="en"; a nb entry holding the Swedish text speaks Swedish."""
+    document = copy.deepcopy(banner_document)
+    document["locale_fallbacks"] = {"de": "en"}
+    document["locales"]["nb"] = dict(document["locales"]["sv"], lang="sv")
+    name = site.add("banner-fallbacks.json", document)
+    driver = open_browser("de-DE,de")
+    assert load(driver, site.page(banner=name, now=ALL_OPEN, expanded="true")) == "shown"
+    shown = banner(driver)
+    assert shown.get_attribute("lang") == "en"
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__title-text").text == document["locales"]["en"]["title"]
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__toggle").text == "Show less"
+    nb = open_browser("nb-NO,nb")
+    assert load(nb, site.page(banner=name, now=ALL_OPEN, expanded="true")) == "shown"
+    shown = banner(nb)
+    assert shown.get_attribute("lang") == "sv"
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__toggle").text == "Visa mindre"
+    assert "Öppet nu" in shown.text and "Åpent nå" not in shown.text
+    label = document["inquiries"][0]["label"]["sv"]  # labels and hours follow the Swedish text too
+    assert shown.find_element(By.CSS_SELECTOR, ".ccb__inquiry-label").text == label
