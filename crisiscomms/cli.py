@@ -24,11 +24,7 @@ from .errors import CrisisCommsError, ExitCode
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Mapping
 
-    from .delivery.receipts.pull import PullResult
-    from .delivery.receipts.server import ReceiptServer, ServerConfig
-    from .delivery.receipts.store import ReceiptStore
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -251,177 +247,6 @@ def banner_assets(out_dir: Path) -> None:
     click.echo(f"Copied crisiscomms-banner.js and crisiscomms-banner.css to {out_dir}")
 
 
-# --------------------------------------------------------------------------
-# Delivery receipts (issue 12)
-# --------------------------------------------------------------------------
-
-
-def _receipt_store(ledger_path: Path, command: str) -> ReceiptStore:
-    """THE ONE PLACE where the ledger-backed ReceiptStore plugs in (see delivery/receipts/store.py).
-
-    Until the ledger implements the interface, the receipts commands stop here with a clear error
-    instead of pretending to record anything."""
-    from .errors import UsageError
-
-    raise UsageError(f"receipts {command} needs the ledger receipts support, which has not landed yet: "
-                     f"nothing was read from or written to {ledger_path}")
-
-
-def _listen_address(value: str) -> tuple[str, int]:
-    from .errors import UsageError
-
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--listen '{value}' must be HOST:PORT, such as 127.0.0.1:8787")
-    return host.strip("[]"), int(port)
-
-
-@cli.group()
-def receipts() -> None:
-    """Delivery receipts: which messages actually arrived (a 201/202 only means queued)."""
-
-
-@receipts.command("serve")
-@click.option("--listen", default="127.0.0.1:8787", show_default=True, metavar="HOST:PORT",
-              help="Where to listen (put a TLS proxy in front for the internet).")
-@click.option("--public-url", metavar="URL",
-              help="The address Twilio and SendGrid call, as they see it (behind a proxy); default http://HOST:PORT.")
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
-              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
-def receipts_serve(listen: str, public_url: str | None, ledger_path: Path) -> None:
-    """Receive Twilio status callbacks and SendGrid events, verified, into the ledger.
-
-    Needs TWILIO_AUTH_TOKEN and/or SENDGRID_WEBHOOK_PUBLIC_KEY in the environment.
-
-    \b
-    Example:
-      crisiscomms receipts serve --listen 127.0.0.1:8787 --public-url https://receipts.example.org
-    """
-    import asyncio
-
-    from .delivery.receipts.server import ServerConfig
-    from .errors import UsageError
-
-    host, port = _listen_address(listen)
-    if public_url is None and host in ("0.0.0.0", "::", "*"):
-        raise UsageError(f"listening on every interface ({listen}): give --public-url, the address Twilio and "
-                         f"SendGrid call (their signatures cover it)")
-    config = ServerConfig.from_environ(public_url or f"http://{host}:{port}")
-    store = _receipt_store(ledger_path, "serve")
-    asyncio.run(_serve_receipts(store, config, host, port))
-
-
-async def _serve_receipts(store: ReceiptStore, config: ServerConfig, host: str, port: int) -> None:
-    import logging
-
-    from .delivery.receipts.server import ReceiptServer
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    logger = logging.getLogger("crisiscomms.delivery.receipts")
-    logger.addHandler(handler)
-    try:
-        await _serve_until_stopped(ReceiptServer(store, config), host, port)
-    finally:
-        logger.removeHandler(handler)
-
-
-async def _serve_until_stopped(server: ReceiptServer, host: str, port: int) -> None:
-    import asyncio
-    import contextlib
-    import signal
-
-    await server.start(host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-    endpoints = ", ".join(server.config.public_url + path for path in server.config.endpoints)
-    click.echo(f"Receiving delivery receipts on {server.url} (public: {endpoints}). Ctrl-C stops.", err=True)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-    click.echo(f"Stopped. {_receipt_stats_text(server.stats)}", err=True)
-
-
-def _receipt_stats_text(stats: Mapping[str, int]) -> str:
-    """``twilio: requests 3, accepted 2, events applied 2, refused forged 1``: what the server counted."""
-    parts = []
-    for provider in ("twilio", "sendgrid"):
-        mine = {name[len(provider) + 1:]: count for name, count in stats.items() if name.startswith(provider + ".")}
-        if mine:
-            ordered = sorted(mine.items(), key=lambda item: (item[0] != "requests", item[0]))
-            parts.append(f"{provider}: " + ", ".join(f"{name.replace('.', ' ')} {count}" for name, count in ordered))
-    return "; ".join(parts) or "no requests"
-
-
-@receipts.command("pull")
-@click.option("--campaign", help="Only this campaign (default: every campaign in the ledger).")
-@click.option("--ledger", "ledger_path", type=click.Path(path_type=Path),
-              default=Path(".crisiscomms/ledger.sqlite"), show_default=True, help="The send ledger.")
-@click.option("--rate", type=click.FloatRange(min=0.1), callback=_finite, default=10.0, show_default=True,
-              help="Twilio requests per second at most.")
-def receipts_pull(campaign: str | None, ledger_path: Path, rate: float) -> None:
-    """Ask Twilio for the status of every accepted SMS without a final status (no web server needed).
-
-    Resumable: what is fetched is kept; run it again to ask about the rest.
-
-    \b
-    Example:
-      crisiscomms receipts pull --campaign storm-outage-fd32f93d
-    """
-    import asyncio
-
-    store = _receipt_store(ledger_path, "pull")
-    result = asyncio.run(_pull_receipts(store, campaign, rate))
-    click.echo(_pull_summary(result))
-    if result.problems["lookup_failed"] or result.stopped:
-        raise SystemExit(ExitCode.INTERRUPTED if result.stopped else ExitCode.FAILED)
-
-
-async def _pull_receipts(store: ReceiptStore, campaign: str | None, rate: float) -> PullResult:
-    import asyncio
-    import contextlib
-    import signal
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from .channels.http import make_http_client
-    from .channels.sms import twilio_client
-    from .delivery.receipts.pull import PullProgress, pull_receipts
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-    async with make_http_client() as http:
-        client, _, _ = twilio_client(http, os.environ, purpose="to fetch SMS statuses")
-        with Progress(TextColumn("SMS statuses"), BarColumn(), MofNCompleteColumn(),
-                      console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("pull", total=None)
-
-            def show(update: PullProgress) -> None:
-                progress.update(task, completed=update.done, total=update.total)
-
-            return await pull_receipts(store, client, campaign=campaign, rate=rate, on_progress=show, stop=stop)
-
-
-def _pull_summary(result: PullResult) -> str:
-    states = ", ".join(f"{state} {count}" for state, count in sorted(result.states.items()))
-    lines = [f"Asked Twilio about {result.asked} SMS: {result.final} now have a final status"
-             + (f" ({states})" if states else "") + f", {result.still_open} are still on their way."]
-    if result.problems["not_found"]:
-        lines.append(f"{result.problems['not_found']} are unknown to Twilio (deleted, or another account).")
-    if result.problems["lookup_failed"]:
-        lines.append(f"{result.problems['lookup_failed']} could not be asked (Twilio errors): run pull again.")
-    if result.stopped:
-        lines.append("Stopped early: what was fetched is kept; run pull again for the rest.")
-    return "\n".join(lines)
-
-
 @banner.command("publish")
 @click.argument("playbook", type=click.Path(path_type=Path))
 @click.option("--notice", "notice_id", required=True, help="Id of the notice whose banner to publish.")
@@ -554,6 +379,6 @@ def _write_traceback() -> str:
     return str(path)
 
 
-from . import cli_campaign  # noqa: E402  (registers plan, approve, send and report on the group)
+from . import cli_campaign, cli_delivery  # noqa: E402  (they register plan, approve, send, report, receipts)
 
-__all__ = ["cli", "cli_campaign", "main"]
+__all__ = ["cli", "cli_campaign", "cli_delivery", "main"]

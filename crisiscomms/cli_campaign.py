@@ -404,14 +404,16 @@ def report(ledger_option: str | None, campaign: str | None, output_format: str, 
             for line in as_json_lines(chosen, rows):
                 click.echo(line, nl=False)
         else:
-            from .console import print_report
+            from .console import print_delivery_summary, print_report
             from .console_campaign import print_campaign_status
+            from .report import delivery_summary
 
             console = _console(False)
             console.print(f"Ledger: {location.shown()} (from {location.source})", markup=False, highlight=False,
                           soft_wrap=True)
             print_campaign_status(ledger, chosen, console)
             print_report(chosen, rows, console)
+            print_delivery_summary(delivery_summary(ledger.rows(chosen)), console)
     finally:
         ledger.close()
 

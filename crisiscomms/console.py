@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -17,7 +17,7 @@ from .ledger.base import Decision
 from .plan import PlanSummary
 from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent, VoiceContent
-from .report import ReportRow
+from .report import DELIVERY_LAG, DeliveryCounts, ReportRow
 from .safetext import visible
 
 
@@ -235,10 +235,25 @@ def print_send_outcome(outcome: SendOutcome, console: Console) -> None:
 
 def print_report(campaign: str, rows: Iterable[ReportRow], console: Console) -> None:
     table = Table(title=literal(f"Campaign {campaign}"), title_justify="left")
-    for column in ("id", "channel", "address", "locale", "status", "provider id", "error", "time"):
+    for column in ("id", "channel", "address", "locale", "status", "provider id", "error", "delivery", "time"):
         table.add_column(column)
     for row in rows:
         error = f"{row.error_code} {row.error}".strip()
+        delivery = " ".join(part for part in (row.delivery, row.delivery_code) if part)
         table.add_row(*(literal(value) for value in (row.id, row.channel, row.address, row.locale, row.status,
-                                                     row.provider_id, error, row.time)))
+                                                     row.provider_id, error, delivery, row.time)))
     console.print(table)
+
+
+def print_delivery_summary(summary: Mapping[tuple[str, str], DeliveryCounts], console: Console) -> None:
+    """Accepted vs delivered per channel and locale; delivery lags acceptance, said plainly."""
+    table = Table(title="Delivery (from the providers' receipts)", title_justify="left")
+    for column in ("channel", "locale", "accepted", "delivered", "undelivered/bounced", "no receipt yet",
+                   "delivered %"):
+        table.add_column(column, justify="left" if column in ("channel", "locale") else "right")
+    for (channel, locale), counts in summary.items():
+        share = counts.share_delivered
+        table.add_row(literal(channel), literal(locale), f"{counts.accepted:,}", f"{counts.delivered:,}",
+                      f"{counts.not_reached:,}", f"{counts.no_receipt:,}", f"{share:.0%}" if share is not None else "–")
+    console.print(table)
+    console.print(literal(DELIVERY_LAG), soft_wrap=True)

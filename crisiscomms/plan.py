@@ -12,7 +12,7 @@ import datetime as dt
 import enum
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -208,7 +208,7 @@ class Planner:
                               view=view)
 
     def _render(self, channel: str, locale: str, timezone: str, view: dict[str, Any]) -> Content:
-        return self.renderer.render(channel, locale, timezone, view)
+        return self.renderer.render(channel, locale, timezone, reader_view(view))
 
     def _address(self, person: Recipient, channel: str) -> str | SkipReason:
         if person.channels is not None and channel not in person.channels:
@@ -248,10 +248,19 @@ def quiet_hours_end(at: dt.datetime, timezone: str, window: tuple[int, int]) -> 
     return dt.datetime.combine(day, dt.time(end // 60, end % 60), local.tzinfo)
 
 
+CONTACT_KEY = "_contact"  # in a planned message's view: the person's addresses, for escalation; never rendered
+
+
 def _recipient_view(person: Recipient) -> dict[str, Any]:
     view: dict[str, Any] = dict(person.fields)
     view.update(id=person.id, name=person.name, locale=person.locale, timezone=person.timezone)
+    view[CONTACT_KEY] = {"sms": person.phone, "email": person.email}
     return view
+
+
+def reader_view(view: Mapping[str, Any]) -> dict[str, Any]:
+    """What templates see of a planned message's view (``recipient``): everything but the addresses."""
+    return {key: value for key, value in view.items() if key != CONTACT_KEY}
 
 
 def choose_channels(session: NoticeSession, requested: tuple[str, ...]) -> tuple[str, ...]:

@@ -75,6 +75,7 @@ __all__ = [
     "CapSettings",
     "ChannelName",
     "EmailSettings",
+    "Escalation",
     "Exercise",
     "ExerciseRecipient",
     "HoursException",
@@ -276,6 +277,20 @@ class NoticeAudience(_Model):
         return {column: [values] if isinstance(values, str) else list(values) for column, values in self.where.items()}
 
 
+class Escalation(_Model):
+    """Where a message that did not reach its reader goes next: ``{sms: email, email: sms, after: 15m}``."""
+
+    sms: Literal["email", "voice"] | None = Field(None, description="Fallback channel of an SMS that did not arrive.")
+    email: Literal["sms", "voice"] | None = Field(None, description="Fallback channel of a bounced e-mail.")
+    voice: Literal["sms", "email"] | None = Field(None, description="Fallback channel of a call nobody took.")
+    after: RouteWait | None = Field(
+        None, description="Also escalate messages with no receipt this long after they were sent (15m, 1h).")
+
+    def fallback(self, channel: str) -> str | None:
+        value = getattr(self, channel, None) if channel in ("sms", "email", "voice") else None
+        return None if value is None else str(value)
+
+
 class Notice(_Model):
     """One message to send: what it says is in its templates."""
 
@@ -301,6 +316,9 @@ class Notice(_Model):
                           "(default: the playbook's 'approval').")
     audience: NoticeAudience = Field(
         default_factory=NoticeAudience, description="Restrict the notice to some rows: {where: {area: [Bergen]}}.")
+    escalate: Escalation | None = Field(
+        None, description="Send the fallback channel's text, once, to whom the primary channel did not reach "
+                          "(crisiscomms escalate).")
     banner: Literal["show", "withdraw"] = Field(
         "show", description="'withdraw' (the all-clear): the notice's banner channel takes the site banner down.")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger.base import Ledger, NewPlan, PlanHeader, PlanRow, SkipRow, utc_iso
-from ..plan import PlanItem, PlannedMessage, Planner, PlanSummary, SkippedMessage, summary_for
+from ..plan import PlanItem, PlannedMessage, Planner, PlanSummary, SkippedMessage, reader_view, summary_for
 from ..playbook import Playbook
 from ..render import Content, NoticeRenderer, TemplateStore
 from .identity import campaign_for, template_files, text_version
@@ -45,7 +45,7 @@ class Snapshot:
     def to_json(self) -> str:
         return json.dumps({"format": SNAPSHOT_FORMAT, "playbook": self.playbook, "templates": self.templates,
                            "templates_shown": self.templates_shown, "notice": self.notice, "at": self.at,
-                           "rehearsal": self.rehearsal}, sort_keys=True, ensure_ascii=False)
+                           "rehearsal": self.rehearsal}, ensure_ascii=False)  # in order: the playbook lists routes so
 
     @classmethod
     def from_json(cls, text: str) -> Snapshot:
@@ -122,7 +122,7 @@ def _add(stream: _Stream, item: PlanItem) -> None:
                                          skip.detail], ensure_ascii=False).encode())
         return
     not_before = utc_iso(item.not_before) if item.not_before else None
-    view = json.dumps(item.view, sort_keys=True, ensure_ascii=False, default=str)
+    view = json.dumps(item.view, ensure_ascii=False, default=str)  # in order: a banner lists its locales so
     stream.rows.append(PlanRow(stream.seq, item.channel, item.address, item.recipient_id, item.line, item.locale,
                                item.timezone, not_before, view))
     stream.digest.update("\x1f".join((str(stream.seq), item.channel, item.address, item.recipient_id, str(item.line),
@@ -165,7 +165,7 @@ class Thawed:
                               render, not_before, view=view)
 
     def _render(self, channel: str, locale: str, timezone: str, view: Mapping[str, Any]) -> Content:
-        return self.renderer.render(channel, locale, timezone, view)
+        return self.renderer.render(channel, locale, timezone, reader_view(view))
 
 
 def _document(view: dict[str, Any]) -> dict[str, Any]:

@@ -317,5 +317,7 @@ def next_steps(outcome: SendOutcome) -> list[str]:
         steps.append(f"{outcome.permanent_failures:,} messages were rejected by the provider for good. "
                      f"See: crisiscomms report --campaign {outcome.campaign} --format csv")
     if not steps:
-        steps.append("Everything was accepted by the providers. Delivery receipts come later from them.")
+        steps.append("Everything was accepted by the providers.")
+    steps.append("Accepted means queued, not delivered: receipts come later (crisiscomms receipts serve or pull); "
+                 f"see who got it with: crisiscomms report --campaign {outcome.campaign}")
     return steps

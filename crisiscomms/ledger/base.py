@@ -33,7 +33,7 @@ from typing import Protocol
 
 from ..errors import CrisisCommsError, ExitCode, LedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATES = ("pending", "in_flight", "accepted", "failed", "deferred", "uncertain")
 REACHED_STATES = ("accepted", "uncertain", "in_flight")  # may have reached the person
 HEARTBEAT_SECONDS = 5.0
@@ -157,6 +157,10 @@ class Row:
     updated_at: str
     text_version: str | None = None
     corrections: int = 0
+    delivery_state: str | None = None  # from the provider's receipts: delivered, undelivered, bounced, …
+    delivery_code: str | None = None
+    delivery_reason: str | None = None
+    delivery_at: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -357,6 +361,11 @@ class Ledger(Protocol):
     def flush(self) -> None: ...
     def rows(self, campaign: str, *, states: Sequence[str] = (), channel: str | None = None) -> Iterator[Row]: ...
     def counts(self, campaign: str) -> dict[tuple[str, str, str], int]: ...
+
+    def not_reached(self, campaign: str, channel: str, *, silent_since: str | None) -> Iterator[tuple[Row, PlanRow]]:
+        """Rows of ``channel`` the provider rejected for good or whose receipt says not delivered (and, with
+        ``silent_since``, accepted before that moment without a final receipt), with their plan rows."""
+        ...
 
     # the STOP list
     def add_stop(self, numbers: Iterable[str], source: str) -> int: ...

@@ -2,8 +2,10 @@
 
 Version 1 (crisiscomms 0.1) had campaigns, messages and attempts and no version
 number; version 2 adds frozen plans, leases, the STOP list and the columns that
-tie a delivery row to the plan and text it was sent with. Opening an older
-ledger migrates it in one transaction; a newer one is refused.
+tie a delivery row to the plan and text it was sent with; version 3 adds
+delivery receipts (the state a provider reported, the events applied, the
+events waiting for their message). Opening an older ledger migrates it in one
+transaction; a newer one is refused.
 """
 
 from __future__ import annotations
@@ -64,6 +66,30 @@ V2_COLUMNS = (
     ("messages", "holder", "TEXT"),  # the lease token of the sender that claimed it
     ("messages", "corrections", "INTEGER NOT NULL DEFAULT 0"),  # times re-sent as a correction (--resend-to-all)
 )
+
+V3_COLUMNS = (
+    ("messages", "delivery_state", "TEXT"),  # delivered, undelivered, failed, bounced, dropped, deferred, opened
+    ("messages", "delivery_code", "TEXT"),
+    ("messages", "delivery_reason", "TEXT"),
+    ("messages", "delivery_at", "TEXT"),
+    ("messages", "receipt", "TEXT"),  # the winning receipt event (JSON), merged with the next ones
+)
+
+V3_TABLES = """
+CREATE TABLE IF NOT EXISTS receipt_events (
+    channel TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    applied_at TEXT NOT NULL,
+    PRIMARY KEY (channel, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipt_waiting (
+    provider_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    record TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (provider_id, event_id)
+) WITHOUT ROWID;
+"""
 
 V2_TABLES = """
 CREATE TABLE IF NOT EXISTS plans (
@@ -162,16 +188,13 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
         return
     connection.execute("BEGIN IMMEDIATE")
     try:
-        for statement in _statements(V1_TABLES + V2_TABLES):
+        for statement in _statements(V1_TABLES + V2_TABLES + V3_TABLES):
             connection.execute(statement)
-        if version == 1:
-            for table, column, kind in V2_COLUMNS:
+        for table, column, kind in (*V2_COLUMNS, *V3_COLUMNS):
+            if not _has_column(connection, table, column):
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-        else:
-            for table, column, kind in V2_COLUMNS:
-                if not _has_column(connection, table, column):
-                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         connection.execute("CREATE INDEX IF NOT EXISTS messages_plan ON messages (campaign, plan)")
+        connection.execute("CREATE INDEX IF NOT EXISTS messages_provider ON messages (channel, provider_id)")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
     except BaseException:

@@ -51,7 +51,8 @@ FLUSH_EVERY_SECONDS = 0.25
 PLAN_COMMIT_ROWS = 20_000
 
 _MESSAGE_COLUMNS = ("campaign, channel, address, recipient_id, line, locale, state, permanent, attempts, provider_id, "
-                    "error_code, error, not_before, body, last_attempt_at, updated_at, text_version, corrections")
+                    "error_code, error, not_before, body, last_attempt_at, updated_at, text_version, corrections, "
+                    "delivery_state, delivery_code, delivery_reason, delivery_at")
 _PLAN_COLUMNS = ("id, campaign, notice, organisation, text_version, at, created_at, planned_by, channels, "
                  "approval_required, approved_by, approved_at, messages, skips, summary, exercise")
 _PLAN_ROW_COLUMNS = "seq, channel, address, recipient_id, line, locale, timezone, not_before, view"
@@ -244,8 +245,8 @@ class SqliteLedger:
     def reached_with_other_text(self, campaign: str, text_version: str) -> Counter[str]:
         marks = ",".join("?" for _ in REACHED_STATES)
         return Counter({str(channel): int(n) for channel, n in self.db.execute(
-            f"SELECT channel, COUNT(*) FROM messages WHERE campaign = ? AND state IN ({marks}) "
-            "AND text_version IS NOT NULL AND text_version != ? GROUP BY channel",
+            f"SELECT channel, COUNT(*) FROM messages WHERE campaign = ? AND state IN ({marks}) AND channel != 'banner' "
+            "AND text_version IS NOT NULL AND text_version != ? GROUP BY channel",  # the banner is rewritten anyway
             (campaign, *REACHED_STATES, text_version))})
 
     def text_choice(self, campaign: str, text_version: str) -> tuple[TextChoice, str, str] | None:
@@ -387,6 +388,22 @@ class SqliteLedger:
         return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self.db.execute(
             "SELECT channel, locale, state, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
             (campaign,))}
+
+    def not_reached(self, campaign: str, channel: str, *, silent_since: str | None) -> Iterator[tuple[Row, PlanRow]]:
+        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
+        plan_columns = ", ".join(f"r.{c.strip()}" for c in _PLAN_ROW_COLUMNS.split(","))
+        query = (f"SELECT {columns}, {plan_columns} FROM messages m "
+                 "JOIN plan_rows r ON r.plan = m.plan AND r.seq = m.seq WHERE m.campaign = ? AND m.channel = ? "
+                 "AND ((m.state = 'failed' AND m.permanent = 1) "
+                 "OR m.delivery_state IN ('undelivered', 'failed', 'bounced', 'dropped')")
+        params: list[object] = [campaign, channel]
+        if silent_since is not None:
+            query += (" OR (m.state = 'accepted' AND (m.delivery_state IS NULL OR m.delivery_state IN "
+                      "('sent', 'deferred')) AND m.last_attempt_at <= ?)")
+            params.append(silent_since)
+        width = len(_MESSAGE_COLUMNS.split(","))
+        for values in self.db.execute(query + ") ORDER BY m.line", params).fetchall():
+            yield _row(values[:width]), _plan_row(values[width:])
 
     # -- the STOP list ----------------------------------------------------------------------------------------
 
@@ -571,11 +588,13 @@ def _lease(values: Sequence[object]) -> Lease:
 
 def _row(values: Sequence[object]) -> Row:
     (campaign, channel, address, recipient_id, line, locale, state, permanent, attempts, provider_id, error_code,
-     error, not_before, body, last_attempt_at, updated_at, text_version, corrections) = values
+     error, not_before, body, last_attempt_at, updated_at, text_version, corrections, delivery_state, delivery_code,
+     delivery_reason, delivery_at) = values
     return Row(str(campaign), str(channel), str(address), str(recipient_id), int(line), str(locale),  # type: ignore[call-overload]
                str(state), bool(permanent), int(attempts), _opt(provider_id), _opt(error_code), _opt(error),  # type: ignore[call-overload]
                _opt(not_before), _opt(body), _opt(last_attempt_at), str(updated_at), _opt(text_version),
-               int(corrections or 0))  # type: ignore[call-overload]
+               int(corrections or 0), _opt(delivery_state), _opt(delivery_code), _opt(delivery_reason),  # type: ignore[call-overload]
+               _opt(delivery_at))
 
 
 def _opt(value: object) -> str | None:

@@ -30,6 +30,7 @@ def banner_document(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sys.executable, "-m", "crisiscomms", "send", str(ROOT / "playbooks" / "nordvind-storm.yaml"),
         "--notice", "storm-outage", "--audience", str(ROOT / "examples" / "customers.csv"),
         "--channels", "banner", "--banner-out", str(out), "--yes", "--at", SENT_AT,
+        "--ledger", str(folder / "ledger.sqlite"),  # session-scoped: the per-test state folder is not set yet
     ]
     result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, f"crisiscomms send failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"

@@ -317,7 +317,7 @@ def test_ledger_of_a_newer_schema_is_refused(project: Path, standin: Standin) ->
     result = send("--ledger", str(ledger))
     assert result.code == 3
     assert result.stderr == (f"crisiscomms: the ledger {ledger} has schema version 99, newer than this crisiscomms "
-                             "knows (up to 2). Nothing was sent. Upgrade crisiscomms, or use another ledger.\n")
+                             "knows (up to 3). Nothing was sent. Upgrade crisiscomms, or use another ledger.\n")
     assert standin.requests["twilio"] + standin.requests["sendgrid"] == 0
 
 

@@ -62,7 +62,7 @@ def test_a_new_ledger_has_the_current_schema_version_and_is_private(tmp_path: Pa
     path = tmp_path / "deep" / "ledger.sqlite"
     SqliteLedger.open(path).close()
     with sqlite3.connect(path) as db:
-        assert schema_version(db) == 2
+        assert schema_version(db) == 3
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
@@ -80,16 +80,16 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> No
     assert (row.state, row.text_version, row.corrections) == ("accepted", None, 0)
     ledger.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
 
 
 def test_a_newer_ledger_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version = 3")
+        db.execute("PRAGMA user_version = 4")
     with pytest.raises(LedgerError) as error:
         SqliteLedger.open(path)
-    assert str(error.value) == (f"the ledger {path} has schema version 3, newer than this crisiscomms knows (up to 2). "
+    assert str(error.value) == (f"the ledger {path} has schema version 4, newer than this crisiscomms knows (up to 3). "
                                 "Nothing was sent. Upgrade crisiscomms, or use another ledger.")
 
 

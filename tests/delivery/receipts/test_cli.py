@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -111,14 +112,16 @@ def test_receipts_serve_on_every_interface_needs_the_public_url() -> None:
            "SendGrid call (their signatures cover it)\n")
 
 
-def test_receipts_commands_say_plainly_that_the_ledger_support_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_receipts_commands_need_an_existing_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t")
     monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", SendGridSigner().public_key)
+    monkeypatch.chdir(tmp_path)
     for command in ("serve", "pull"):
         result = run_cli("receipts", command, "--ledger", "x.sqlite")
         assert (result.code, result.stderr) == (
-            2, f"crisiscomms: receipts {command} needs the ledger receipts support, which has not landed yet: "
-               "nothing was read from or written to x.sqlite\n")
+            3, f"crisiscomms: no ledger at {tmp_path / 'x.sqlite'}; give the one the send used with --ledger, "
+               "or set CRISISCOMMS_LEDGER\n")
+        assert not (tmp_path / "x.sqlite").exists()
 
 
 def test_receipts_pull_against_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -132,7 +135,7 @@ def test_receipts_pull_against_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> 
                                 data={"To": f"+4670100000{index}", "From": "+46700000000", "Body": "x"},
                                 auth=(DEFAULT_TWILIO_SID, DEFAULT_TWILIO_TOKEN))
             store.add_row("c1", "sms", f"r{index}", answer.json()["sid"])
-        monkeypatch.setattr("crisiscomms.cli._receipt_store", lambda ledger, command: store)
+        monkeypatch.setattr("crisiscomms.cli_delivery._receipt_store", lambda ledger: contextlib.nullcontext(store))
         monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
         monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
         monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", standin.twilio_url)
@@ -148,7 +151,8 @@ def test_receipts_pull_against_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_receipts_pull_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("crisiscomms.cli._receipt_store", lambda ledger, command: MemoryReceiptStore())
+    monkeypatch.setattr("crisiscomms.cli_delivery._receipt_store",
+                        lambda ledger: contextlib.nullcontext(MemoryReceiptStore()))
     monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
     monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
     result = run_cli("receipts", "pull")
@@ -171,7 +175,7 @@ def test_serve_receives_until_interrupted_and_prints_what_it_counted(capsys: pyt
 
     import httpx
 
-    from crisiscomms.cli import _serve_receipts
+    from crisiscomms.cli_delivery import _serve_receipts
     from crisiscomms.delivery.receipts.server import ServerConfig
     from crisiscomms.testing.standin_receipts import twilio_signature
 
