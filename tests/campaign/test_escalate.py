@@ -1,0 +1,143 @@
+"""Receipts into the ledger, the report of who actually got it, and escalation — through the real CLI,
+counted from the stand-in's record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crisiscomms.testing.standin import Standin
+
+from ..conftest import Result, run_cli
+from ..faults.conftest import AT, assert_exactly_once, email, make_project, phone
+from ..test_sending import standin as standin  # noqa: F401  (the in-thread stand-in with env set)
+
+PLAYBOOK = "playbooks/p.yaml"
+PEOPLE = 40
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    root = make_project(tmp_path / "ops", PEOPLE)
+    playbook = root / PLAYBOOK
+    text = playbook.read_text(encoding="utf-8")
+    text = text.replace("channels: [sms, email, banner]", "channels: [sms, banner]\n    escalate: {sms: email}", 1)
+    playbook.write_text(text, encoding="utf-8")
+    monkeypatch.chdir(root)
+    yield root
+
+
+def send() -> Result:
+    return run_cli("send", PLAYBOOK, "--notice", "outage", "--audience", "audience.csv", "--at", AT, "--yes",
+                   "--banner-out", "site/banner.json")
+
+
+def report_rows() -> list[dict[str, object]]:
+    result = run_cli("report", "--format", "json")
+    assert result.code == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_pulled_receipts_are_reported_and_the_undelivered_get_the_fallback_once(project: Path,
+                                                                                 standin: Standin) -> None:
+    standin.receipts.configure(enabled=True, undelivered_share=0.25, failed_share=0.1, seed=5)
+    assert send().code == 0
+    assert len(standin.sms) == PEOPLE and not standin.emails
+    finals = standin.receipts.final_states()["sms"]
+    not_delivered = {record.to for record in standin.sms if finals[record.sid] != "delivered"}
+    assert 0 < len(not_delivered) < PEOPLE
+
+    pulled = run_cli("receipts", "pull")
+    assert pulled.code == 0, pulled.stdout + pulled.stderr
+    rows = {row["address"]: row for row in report_rows() if row["channel"] == "sms"}
+    assert {row["delivery"] for row in rows.values()} == {"delivered", "undelivered", "failed"}
+    table = " ".join(run_cli("report").stdout.split())
+    assert "A provider's acceptance means queued, not delivered: receipts come later" in table
+    for locale in ("en", "sv"):
+        mine = [row for row in rows.values() if row["locale"] == locale]
+        delivered = sum(row["delivery"] == "delivered" for row in mine)
+        assert f"│ sms │ {locale} │ {len(mine)} │ {delivered} │ {len(mine) - delivered} │ 0 │ " \
+               f"{delivered / len(mine):.0%} │" in table
+
+    dry = run_cli("escalate", "--campaign", "testbolaget/outage", "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert (f"DRY RUN — nothing is sent. Escalation of campaign testbolaget/outage: {len(not_delivered)} fallback "
+            f"messages (sms->email {len(not_delivered)}).") in dry.stdout
+    assert not standin.emails
+
+    escalated = run_cli("escalate", "--campaign", "testbolaget/outage", "--yes")
+    assert escalated.code == 0, escalated.stdout + escalated.stderr
+    wanted = [email(i) for i in range(PEOPLE) if phone(i) in not_delivered]
+    assert_exactly_once(standin.email_count_by_to(), wanted, "the fallback e-mails")
+    again = run_cli("escalate", "--campaign", "testbolaget/outage", "--yes")
+    assert again.code == 0, again.stdout + again.stderr
+    assert_exactly_once(standin.email_count_by_to(), wanted, "the fallback e-mails after a second escalate")
+    assert len(standin.sms) == PEOPLE  # nobody got the SMS twice
+
+
+def test_escalate_of_a_notice_without_fallbacks_says_what_to_add(project: Path, standin: Standin) -> None:
+    playbook = project / PLAYBOOK
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace("    escalate: {sms: email}\n", ""),
+                        encoding="utf-8")
+    assert send().code == 0
+    result = run_cli("escalate", "--campaign", "testbolaget/outage", "--dry-run")
+    assert result.code == 2
+    assert result.stderr == ("crisiscomms: notice 'outage' names no fallback channel: add for example 'escalate: "
+                             "{sms: email, email: sms}' to it in the playbook, plan and send it again\n")
+
+
+def test_nothing_to_escalate_before_receipts_come(project: Path, standin: Standin) -> None:
+    assert send().code == 0
+    result = run_cli("escalate", "--campaign", "testbolaget/outage", "--yes")
+    assert result.code == 0
+    assert "Nobody to escalate now" in result.stdout
+    assert not standin.emails
+
+
+def test_pushed_receipts_reach_the_ledger_through_receipts_serve(project: Path, standin: Standin,
+                                                                  tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from crisiscomms.testing.standin import DEFAULT_TWILIO_TOKEN
+
+    standin.receipts.configure(enabled=True, undelivered_share=0.3, failed_share=0.0, duplicate_share=0.5,
+                               reorder_share=0.5, delay=0.2, seed=9)
+    frozen = run_cli("plan", PLAYBOOK, "--notice", "outage", "--audience", "audience.csv", "--at", AT,
+                     "--channels", "sms", "--format", "json")
+    plan_id = json.loads(frozen.stdout)["plan"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": DEFAULT_TWILIO_TOKEN,
+           "SENDGRID_WEBHOOK_PUBLIC_KEY": standin.receipts.public_key}
+    server = subprocess.Popen([sys.executable, "-m", "crisiscomms", "receipts", "serve", "--listen",
+                               f"127.0.0.1:{port}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        sent = run_cli("send", "--plan", plan_id, "--yes", "--status-callback",
+                       f"http://127.0.0.1:{port}/twilio/status")
+        assert sent.code == 0, sent.stdout + sent.stderr
+        drain = urllib.request.Request(standin.twilio_url + "/_standin/receipts/drain", data=b"{}", method="POST")
+        urllib.request.build_opener(urllib.request.ProxyHandler({})).open(drain, timeout=60).read()
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    finals = standin.receipts.final_states()["sms"]
+    by_address = {record.to: finals[record.sid] for record in standin.sms}
+    rows = {row["address"]: row["delivery"] for row in (json.loads(line) for line in
+            run_cli("report", "--format", "json", "--unmasked").stdout.splitlines()) if row["channel"] == "sms"}
+    assert rows == by_address, err[-2000:]
