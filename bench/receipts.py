@@ -61,9 +61,59 @@ def memory_store(sids: list[str], campaign: str) -> ReceiptStore:
     return store
 
 
+class _SqliteStoreInItsThread:
+    """The SQLite-ledger store, opened on first use by the thread that uses it (SQLite connections stay
+    in their thread; the server runs on its own)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._store: Any = None
+
+    def _open(self) -> Any:
+        if self._store is None:
+            from crisiscomms.delivery.receipts.sqlite_store import SqliteReceiptStore
+            from crisiscomms.ledger.sqlite import SqliteLedger
+
+            self._store = SqliteReceiptStore(SqliteLedger.open(self.path))
+        return self._store
+
+    def apply(self, events: Any) -> Any:
+        return self._open().apply(events)
+
+    def known_provider_ids(self, channel: Any, provider_ids: Any) -> Any:
+        return self._open().known_provider_ids(channel, provider_ids)
+
+    def accepted_without_final_status(self, campaign: Any) -> Any:
+        return self._open().accepted_without_final_status(campaign)
+
+
+def sqlite_store(sids: list[str], campaign: str) -> ReceiptStore:
+    """A fresh SQLite ledger (synchronous=FULL, as in production) with an accepted row per message."""
+    import tempfile
+
+    from crisiscomms.ledger.base import CampaignInfo, Holder, now_iso
+    from crisiscomms.ledger.sqlite import SqliteLedger
+
+    path = Path(tempfile.mkdtemp(prefix="receipts-bench-")) / "ledger.sqlite"
+    ledger = SqliteLedger.open(path)
+    ledger.ensure_campaign(CampaignInfo(campaign, "n", "bench", "bench.yaml"))
+    ledger.acquire_lease(campaign, Holder("bench", 1, "bench"))
+    stamp = now_iso()
+    rows = [(campaign, "sms", f"+4670{index:07d}", f"s{index}", sid) for index, sid in enumerate(sids)]
+    rows += [(campaign, "email", f"r{index}@example.se", f"r{index}", f"M{index}") for index in range(len(sids))]
+    with ledger._transaction():
+        ledger.db.executemany(
+            "INSERT INTO messages (campaign, channel, address, recipient_id, line, locale, state, provider_id, "
+            "updated_at) VALUES (?, ?, ?, ?, 0, 'sv', 'accepted', ?, ?)", [(*row, stamp) for row in rows])
+    ledger.close()
+    return _SqliteStoreInItsThread(path)  # type: ignore[return-value]
+
+
 def load_factory(spec: str | None) -> Callable[[list[str], str], ReceiptStore]:
     if not spec:
         return memory_store
+    if spec == "sqlite":
+        return sqlite_store
     module, _, name = spec.partition(":")
     factory: Callable[[list[str], str], ReceiptStore] = getattr(importlib.import_module(module), name)
     return factory

@@ -29,6 +29,7 @@ provider retries later.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import collections
 import json
@@ -159,11 +160,43 @@ class _ThrottledLog:
                     visible(request.path[:200]), request.remote or "?", status, reason, more)
 
 
+class _GroupApply:
+    """The events of every request that arrived in the same turn of the event loop, applied in one
+    store call (one ledger transaction, one fsync); each request is answered after that call."""
+
+    def __init__(self, store: ReceiptStore) -> None:
+        self.store = store
+        self._waiting: list[tuple[list[DeliveryEvent], asyncio.Future[AppliedCounts]]] = []
+
+    async def apply(self, events: list[DeliveryEvent]) -> AppliedCounts:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[AppliedCounts] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._commit)
+        self._waiting.append((events, future))
+        return await future
+
+    def _commit(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        try:
+            counts = self.store.apply([event for events, _ in waiting for event in events])
+        except Exception as error:
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        share = AppliedCounts()  # the counts are for the whole group: the first request carries them
+        for index, (_, future) in enumerate(waiting):
+            if not future.done():
+                future.set_result(counts if index == 0 else share)
+
+
 class ReceiptServer:
     """The aiohttp application around one :class:`ReceiptStore`; :meth:`start` binds it."""
 
     def __init__(self, store: ReceiptStore, config: ServerConfig) -> None:
         self.store = store
+        self._group = _GroupApply(store)
         self.config = config
         self.stats: collections.Counter[str] = collections.Counter()
         self._log = _ThrottledLog()
@@ -216,7 +249,7 @@ class ReceiptServer:
             self._log.refused(kind, refused.reason, request, refused.status)
             return web.Response(status=refused.status, text=_STATUS_TEXT[refused.status])
         try:
-            counts = self.store.apply(events)
+            counts = await self._group.apply(events)
         except CrisisCommsError as error:
             self.stats[f"{provider}.store_failed"] += 1
             log.error("receipts: could not apply %d %s event(s): %s", len(events), provider, error)

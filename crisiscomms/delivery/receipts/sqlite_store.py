@@ -99,6 +99,7 @@ class SqliteReceiptStore:
                                (event.provider_id or "",)).fetchone()
         elif event.campaign and event.recipient:
             found = db.execute("SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
+                               "INDEXED BY messages_recipient "  # SQLite would walk every e-mail row of the campaign
                                "WHERE campaign = ? AND channel = 'email' AND recipient_id = ? LIMIT 1",
                                (event.campaign, event.recipient)).fetchone()
         else:
