@@ -195,7 +195,8 @@ def migrate(connection: sqlite3.Connection, path: Path) -> None:
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         connection.execute("CREATE INDEX IF NOT EXISTS messages_plan ON messages (campaign, plan)")
         connection.execute("CREATE INDEX IF NOT EXISTS messages_provider ON messages (channel, provider_id)")
-        connection.execute("CREATE INDEX IF NOT EXISTS messages_recipient ON messages (campaign, channel, recipient_id)")
+        connection.execute("CREATE INDEX IF NOT EXISTS messages_recipient "
+                           "ON messages (campaign, channel, recipient_id)")
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
     except BaseException:
