@@ -383,7 +383,9 @@ class PlanSummary:
             "deferred_until": [m.isoformat() for m in self.deferred_until],
             "locales": self.locales, "sms_segments": self.sms_segments, "cost": self.cost,
             "unpriced_segments": self.unpriced_segments, "samples": samples,
-            "suppression_problems": self.suppression_problems}, ensure_ascii=False)
+            "suppression_problems": self.suppression_problems, "timezone": self.timezone,
+            "targeting": self.targeting, "skipped_details": self.skipped_details,
+            "text_locales": self.text_locales}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> PlanSummary:
@@ -397,7 +399,10 @@ class PlanSummary:
                       locales={loc: Counter(c) for loc, c in data["locales"].items()},
                       sms_segments=data["sms_segments"], cost=data["cost"],
                       unpriced_segments=data["unpriced_segments"],
-                      suppression_problems=data["suppression_problems"])
+                      suppression_problems=data["suppression_problems"], timezone=data.get("timezone", "UTC"),
+                      targeting=data.get("targeting", ""),
+                      skipped_details={r: Counter(d) for r, d in data.get("skipped_details", {}).items()},
+                      text_locales={loc: Counter(c) for loc, c in data.get("text_locales", {}).items()})
         for sample in data["samples"]:
             summary.samples[(sample["locale"], sample["channel"])] = _content_from(sample)
         return summary

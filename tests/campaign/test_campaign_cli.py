@@ -403,3 +403,12 @@ def test_send_and_report_name_the_ledger(project: Path, standin: Standin) -> Non
     csv_report = run_cli("report", "--format", "csv")
     assert csv_report.stderr == f"Ledger: {ledger_file()}; campaign testbolaget/outage\n"
     assert csv_report.stdout.startswith("id,channel,address")
+
+
+def test_plan_show_keeps_everything_the_plan_summary_said(project: Path) -> None:
+    with (project / "audience.csv").open("a", encoding="utf-8") as audience:
+        audience.write("bad,Bad,12,,en\n")
+    planned = json.loads(plan("--format", "json", "--channels", "sms").stdout)
+    shown = json.loads(run_cli("plan", "show", planned["plan"], "--format", "json").stdout)
+    for key in ("planned", "skipped", "skipped_details", "deferred", "locales", "sms_segments", "text_locales"):
+        assert shown[key] == planned[key], key
