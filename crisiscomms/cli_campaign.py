@@ -306,6 +306,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     json_output = options["output_format"] == "json"
     console = _console(json_output)
     location = _location(options["ledger_option"], None)
+    _open_existing(location).close()  # a plan is only in a ledger that exists: never create an empty one here
     ledger = _open(location, console)
     try:
         header = ledger.plan(plan_id)

@@ -412,3 +412,11 @@ def test_plan_show_keeps_everything_the_plan_summary_said(project: Path) -> None
     shown = json.loads(run_cli("plan", "show", planned["plan"], "--format", "json").stdout)
     for key in ("planned", "skipped", "skipped_details", "deferred", "locales", "sms_segments", "text_locales"):
         assert shown[key] == planned[key], key
+
+
+def test_send_plan_without_a_ledger_creates_none(project: Path, private_ledger_home: Path) -> None:
+    result = run_cli("send", "--plan", "0123456789abcdef", "--yes")
+    assert result.code == 3
+    assert result.stderr == (f"crisiscomms: no ledger at {ledger_file()}; give the one the send used with --ledger, "
+                             "or set CRISISCOMMS_LEDGER\n")
+    assert not ledger_file().exists()
