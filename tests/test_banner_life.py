@@ -121,7 +121,7 @@ def copy_of_storm(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_publish_of_a_notice_without_a_banner_names_the_fix(tmp_path: Path) -> None:
     playbook = copy_of_storm(tmp_path, "channels: [sms, email, banner, voice]   # voice: landlines, and whoever "
-                             "asks for calls\n    expires", "channels: [sms, email]\n    expires")
+                             "asks for calls\n", "channels: [sms, email]\n")
     result = run_cli("banner", "publish", str(playbook), "--notice", "storm-outage", "--banner-out",
                      str(tmp_path / "b.json"))
     assert (result.code, result.stderr) == (2, (

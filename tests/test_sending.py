@@ -259,7 +259,8 @@ def test_report_masks_addresses(project: Path, standin: Standin) -> None:
     assert send("--channels", "sms,email").code == 0
     result = run_cli("report", "--format", "csv")
     lines = result.stdout.splitlines()
-    assert lines[0] == "id,channel,address,locale,status,provider_id,error_code,error,attempts,time"
+    assert lines[0] == ("id,channel,address,locale,status,provider_id,error_code,error,attempts,time,"
+                        "delivery,delivery_code,delivery_reason,delivery_time")
     assert any(",sms,+46*****0000,en,accepted,SM" in line for line in lines)
     assert any(",email,p***@example.se,en,accepted," in line for line in lines)
     assert "+46701000000" in run_cli("report", "--format", "csv", "--unmasked").stdout
