@@ -42,7 +42,8 @@ def planning_options(function: F) -> F:
         click.option("--channels", callback=_channel_list, metavar="LIST",
                      help="Only these of the notice's channels, e.g. sms,email."),
         click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals)."),
-        click.option("--ignore-quiet-hours", is_flag=True, help="Send non-critical SMS during quiet hours too."),
+        click.option("--ignore-quiet-hours", is_flag=True,
+                     help="Send non-critical SMS and place non-critical calls during quiet hours too."),
         click.option("--default-region", metavar="CC",
                      help="Region for national phone numbers (default: the playbook's)."),
         click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path),
@@ -202,6 +203,8 @@ def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
               help="SMS per second at most (default: playbook).")
 @click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
               help="E-mail requests per second at most (default: playbook).")
+@click.option("--call-rate", type=click.FloatRange(min=0.01), callback=_finite,
+              help="Calls started per second at most (default: providers.voice.rate).")
 @click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
 @click.option("--status-callback", metavar="URL",
               help="Where Twilio reports SMS delivery (default: providers.sms.status_callback).")
@@ -339,9 +342,9 @@ def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_out
 
     preparation = run.prepare()
     print_preparation(preparation, console)
-    if preparation.to_send + preparation.uncertain_sms == 0 and not _has_files(preparation):
+    if preparation.to_send + preparation.to_reconcile == 0 and not _has_files(preparation):
         console.print("Nothing to send now.")
-    elif not yes and preparation.to_send + preparation.uncertain_sms > 0:
+    elif not yes and preparation.to_send + preparation.to_reconcile > 0:
         if not _cli_module._stdin_is_terminal():
             raise UsageError("refusing to send without a confirmation: run it in a terminal, or add --yes")
         if not confirm_send(preparation, console, lambda prompt: click.prompt(prompt, default="", show_default=False)):
@@ -515,9 +518,10 @@ def _freeze(session: NoticeSession, request: PlanRequest, ledger: Ledger, skippe
 def _dispatch_settings(playbook: Playbook, options: dict[str, Any]) -> DispatchSettings:
     from .dispatch import DispatchSettings
 
-    sms, email = playbook.providers.sms, playbook.providers.email
+    sms, email, voice = playbook.providers.sms, playbook.providers.email, playbook.providers.voice
     rates: dict[str, float | None] = {"sms": options["sms_rate"] or (sms.rate if sms else None),
-                                      "email": options["email_rate"] or (email.rate if email else None)}
+                                      "email": options["email_rate"] or (email.rate if email else None),
+                                      "voice": options["call_rate"] or (voice.rate if voice else None)}
     settings = DispatchSettings(rates=rates)
     if options["concurrency"]:
         settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, options["concurrency"]),

@@ -159,10 +159,12 @@ def _print_samples(summary: PlanSummary, console: Console) -> None:
 
 
 def confirm_send(preparation: Preparation, console: Console, ask: Callable[[str], str]) -> bool:
-    total = preparation.to_send + preparation.uncertain_sms
+    total = preparation.to_send + preparation.to_reconcile
     console.print(line((f"About to send {preparation.to_send:,} messages", "bold"),
                        (f" (+ up to {preparation.uncertain_sms:,} uncertain SMS after checking with Twilio)"
-                        if preparation.uncertain_sms else "") + "."))
+                        if preparation.uncertain_sms else "")
+                       + (f" (+ up to {preparation.uncertain_calls:,} uncertain calls after checking with Twilio)"
+                          if preparation.uncertain_calls else "") + "."))
     answer = ask(f"Type {total} to send them, anything else to stop: ").strip().replace(",", "")
     return answer == str(total)
 
@@ -191,6 +193,8 @@ class SendProgress:
                 totals[channel] += count
         if preparation.uncertain_sms:
             totals["sms"] += preparation.uncertain_sms
+        if preparation.uncertain_calls:
+            totals["voice"] += preparation.uncertain_calls
         self.tasks = {channel: self.progress.add_task(channel, total=total or None, rate="", problems="")
                       for channel, total in totals.items()}
         self.problems: Counter[tuple[str, str]] = Counter()

@@ -93,6 +93,9 @@ def print_preparation(preparation: Preparation, console: Console) -> None:
     if preparation.uncertain_sms:
         _say(console, f"{preparation.uncertain_sms:,} SMS may have gone out in an earlier run; they are checked "
                       "against Twilio's message list first and resent only if Twilio has no such message.")
+    if preparation.uncertain_calls:
+        _say(console, f"{preparation.uncertain_calls:,} calls may have been placed in an earlier run; they are "
+                      "checked against Twilio's call list first and placed again only if Twilio has no such call.")
     held_email = preparation.count(Decision.UNCERTAIN, "email")
     if held_email:
         _say(console, f"{held_email:,} e-mails may have gone out in an earlier run; they are NOT resent "
