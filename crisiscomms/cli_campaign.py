@@ -39,6 +39,9 @@ def planning_options(function: F) -> F:
     options = [
         click.option("--notice", "notice_id", help="Id of the notice."),
         click.option("--audience", type=click.Path(path_type=Path), help="CSV or JSON Lines file of recipients."),
+        click.option("--exercise", is_flag=True,
+                     help="A rehearsal: only the playbook's exercise.recipients, every message marked EXERCISE, "
+                          "the exercise banner/CAP paths, a campaign of its own (no --audience)."),
         click.option("--channels", callback=_channel_list, metavar="LIST",
                      help="Only these of the notice's channels, e.g. sms,email."),
         click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals)."),
@@ -89,6 +92,7 @@ def plan() -> None:
 
     \b
     crisiscomms plan PLAYBOOK --notice ID --audience FILE [options]   (same as 'plan create')
+    crisiscomms plan PLAYBOOK --notice ID --exercise [options]        (a rehearsal)
     crisiscomms plan show ID
 
     \b
@@ -109,7 +113,7 @@ def plan_create(playbook: Path, **options: Any) -> None:
       crisiscomms plan playbooks/nordvind-storm.yaml --notice storm-outage --audience examples/customers.csv
     """
     _require(options, "notice_id", "--notice")
-    _require(options, "audience", "--audience")
+    _require_audience_or_exercise(options)
     from .console_campaign import print_frozen_plan
 
     json_output = options["output_format"] == "json"
@@ -236,7 +240,7 @@ def send(playbook: Path | None, plan_id: str | None, **options: Any) -> None:
     if playbook is None:
         raise UsageError("give a PLAYBOOK (with --notice and --audience) or --plan ID")
     _require(options, "notice_id", "--notice")
-    _require(options, "audience", "--audience")
+    _require_audience_or_exercise(options)
     if options["dry_run"]:
         _dry_run(playbook, options)
         return
@@ -279,7 +283,7 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
     require_credentials(choose_channels(session, request.channels), session.playbook, os.environ)  # before a ledger
     ledger = _open(location, console)
     try:
-        info = campaign_for(session, request.campaign)
+        info = campaign_for(session, request.campaign, exercise=request.exercise)
         holder = this_holder(os.environ)
         with CampaignLease(ledger, location, info.campaign, holder) as lease:
             frozen = _freeze(session, request, ledger, options["skipped_out"], rehearsal=bool(options["at_text"]))
@@ -303,6 +307,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     from .campaign.send import PlanSend, SendOptions
     from .channels import require_credentials
     from .console_campaign import print_plan_header
+    from .errors import UsageError
     from .plan import PlanSummary
     from .playbook import Playbook
 
@@ -312,6 +317,9 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     ledger = _open(location, console)
     try:
         header = ledger.plan(plan_id)
+        if options["exercise"] and not header.exercise:
+            raise UsageError(f"--exercise: plan {header.id} is a real plan of campaign {header.campaign}, not an "
+                             "exercise; make an exercise plan with 'crisiscomms plan PLAYBOOK --notice ID --exercise'")
         summary = PlanSummary.from_json(header.summary)
         holder = this_holder(os.environ, plan=header.id)
         with CampaignLease(ledger, location, header.campaign, holder) as lease:
@@ -427,6 +435,19 @@ def _require(options: dict[str, Any], key: str, flag: str) -> None:
         raise click.UsageError(f"Missing option '{flag}'.")
 
 
+def _require_audience_or_exercise(options: dict[str, Any]) -> None:
+    """A plan is made for ``--audience FILE`` or, with ``--exercise``, for the playbook's exercise recipients."""
+    if not options["exercise"]:
+        _require(options, "audience", "--audience")
+        return
+    excluded = {"--audience": ("audience", "an exercise reaches only the playbook's exercise.recipients"),
+                "--where": ("where", "an exercise reaches everyone who takes part"),
+                "--banner-out": ("banner_out", "an exercise writes the banner to exercise.banner_path only")}
+    for flag, (key, why) in excluded.items():
+        if options[key]:
+            raise click.UsageError(f"--exercise and {flag} exclude each other: {why}.")
+
+
 def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str, Any]) -> None:
     from .errors import UsageError
 
@@ -497,7 +518,8 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
                           ignore_quiet_hours=options["ignore_quiet_hours"], default_region=options["default_region"],
                           suppress=options["suppress"], banner_out=options["banner_out"], campaign=options["campaign"],
                           stopped=stop_numbers_without_writing(location), where=options["where"],
-                          waits=parse_wait_options(options["waits"], list(session.playbook.routes)))
+                          waits=parse_wait_options(options["waits"], list(session.playbook.routes)),
+                          exercise=options["exercise"])
     return session, request, location
 
 

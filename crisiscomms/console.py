@@ -75,10 +75,17 @@ def _content_table(content: SmsContent | EmailContent | BannerContent | VoiceCon
     return table
 
 
+#: How every view of an exercise plan starts, so nobody mistakes a rehearsal for the real send (or the reverse).
+EXERCISE_BANNER = ("EXERCISE — only the playbook's exercise recipients are messaged, every message is marked as "
+                   "an exercise; customers are not contacted.")
+
+
 def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool, at: str) -> None:
     """What the plan will do: counts, skips, deferrals, cost, samples, the banner path."""
     if dry_run:
         console.print(Text("DRY RUN — nothing is sent, no ledger is written.", style="bold yellow"))
+    if summary.exercise:
+        console.print(Text(EXERCISE_BANNER, style="bold magenta"), soft_wrap=True)
     console.print(line("Notice ", (summary.notice, "bold"), ", campaign ", (summary.campaign, "bold"), f", as of {at}"))
     if summary.targeting:
         console.print(line(f"Targeted: only rows where {summary.targeting}"))
@@ -102,6 +109,8 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
         verb = "would be written" if dry_run else "will be written"
         what = "Banner withdrawal (the site shows no notice)" if _withdraws_banner(summary) else "Banner"
         console.print(line(f"{what} {verb} to {summary.banner_path}"))
+    for note in summary.notes:
+        console.print(line(("note: ", "bold"), note), soft_wrap=True)
 
 
 def _withdraws_banner(summary: PlanSummary) -> bool:

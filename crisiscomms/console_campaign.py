@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .campaign.send import Preparation
-from .console import print_plan_summary
+from .console import EXERCISE_BANNER, print_plan_summary
 from .ledger.base import STALE_AFTER_SECONDS, Decision, Ledger, PlanHeader
 from .plan import PlanSummary
 
@@ -38,6 +38,8 @@ def print_frozen_plan(header: PlanHeader, summary: PlanSummary, console: Console
 def print_plan_header(header: PlanHeader, summary: PlanSummary, console: Console, *, ledger: str,
                       samples: bool = True) -> None:
     """``plan show``: who planned it, approval, and the summary with one sample per locale and channel."""
+    if header.exercise:
+        _say(console, EXERCISE_BANNER, "bold magenta")
     _say(console, f"Plan {header.id} · campaign {header.campaign} · notice {header.notice}", "bold")
     _say(console, f"Ledger: {ledger}")
     _say(console, f"Planned by {header.planned_by} at {header.created_at}, as of {header.at}; text version "
@@ -65,7 +67,7 @@ def plan_as_dict(header: PlanHeader, summary: PlanSummary) -> dict[str, Any]:
             "text_version": header.text_version, "at": header.at, "planned_by": header.planned_by,
             "planned_at": header.created_at, "approval_required": header.approval_required,
             "approved_by": header.approved_by, "approved_at": header.approved_at, "messages": header.messages,
-            "skips": header.skips, **summary.as_dict(), "samples": samples}
+            "skips": header.skips, **summary.as_dict(), "exercise": header.exercise, "samples": samples}
 
 
 def print_preparation(preparation: Preparation, console: Console) -> None:

@@ -68,6 +68,12 @@ def exercise_banner_path(playbook: Playbook, base_dir: Path) -> Path | None:
     return (base_dir / exercise.banner_path).resolve() if exercise.banner_path else None
 
 
+def exercise_cap_path(playbook: Playbook, base_dir: Path) -> Path | None:
+    """Where an exercise writes its CAP alert (``exercise.cap_path``), or None: never ``providers.cap.path``."""
+    exercise = exercise_of(playbook)
+    return (base_dir / exercise.cap_path).resolve() if exercise.cap_path else None
+
+
 def mark_content(content: Content, marker: str) -> Content:
     """``content`` as an exercise message: ``marker`` in front of everything the reader sees first."""
     if isinstance(content, SmsContent):

@@ -115,6 +115,7 @@ class SendOutcome:
     dispatch: DispatchResult
     reconciled: Counter[str] = field(default_factory=Counter)  # found / resend / unknown, and per channel
     permanent_failures: int = 0
+    exercise: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The outcome for tools (``send --format json``): counts per channel and state, and the next steps."""
@@ -122,7 +123,8 @@ class SendOutcome:
         for (channel, _, state), count in sorted(self.counts.items()):
             by_channel.setdefault(channel, {})
             by_channel[channel][state] = by_channel[channel].get(state, 0) + count
-        return {"campaign": self.campaign, "plan": self.plan, "counts": by_channel, "complete": self.complete,
+        return {"campaign": self.campaign, "plan": self.plan, "exercise": self.exercise, "counts": by_channel,
+                "complete": self.complete,
                 "rejected": self.permanent_failures, "aborted": str(self.dispatch.aborted or "") or None,
                 "interrupted": self.dispatch.interrupted, "next_steps": next_steps(self)}
 
@@ -231,7 +233,8 @@ class PlanSend:
             rehearsal_at = dt.datetime.fromisoformat(thawed.snapshot.at) if thawed.snapshot.rehearsal else None
             async with make_http_client(max_connections=max(settings.concurrency.values(), default=100)) as http:
                 context = ChannelContext(playbook, self.plan.notice, http, self.options.environ, at=rehearsal_at,
-                                         planned_at=dt.datetime.fromisoformat(thawed.snapshot.at))
+                                         planned_at=dt.datetime.fromisoformat(thawed.snapshot.at),
+                                         exercise=self.plan.exercise or thawed.snapshot.exercise)
                 channels = {name: create_channel(name, context) for name in self.plan.channels}
                 reconciled = Counter[str]()
                 if self.policy.text_choice is not TextChoice.RESEND:
@@ -244,7 +247,8 @@ class PlanSend:
                     for channel in channels.values():
                         await channel.aclose()
         self.ledger.flush()
-        outcome = SendOutcome(self.campaign, self.plan.id, self.ledger.counts(self.campaign), result, reconciled)
+        outcome = SendOutcome(self.campaign, self.plan.id, self.ledger.counts(self.campaign), result, reconciled,
+                              exercise=self.plan.exercise)
         outcome.permanent_failures = sum(
             1 for row in self.ledger.rows(self.campaign, states=("failed",)) if row.permanent)
         return outcome
