@@ -204,3 +204,25 @@ def test_exercise_without_an_exercise_section_is_a_usage_error(tmp_path: Path, m
     assert result.code == 2, result.stdout + result.stderr
     assert "--exercise: the playbook has no 'exercise:' section naming who takes part" in result.stderr
     assert standin.sms == []
+
+
+def test_validate_refuses_the_production_cap_path_for_an_exercise(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_project(tmp_path, EXERCISE.replace("../site/exercise/cap.xml", "../site/cap.xml"))
+    result = run_cli("validate", "playbooks/p.yaml")
+    assert result.code == 1, result.stdout
+    line = next(n for n, text in enumerate((tmp_path / "playbooks" / "p.yaml").read_text().splitlines(), 1)
+                if "cap_path" in text)
+    assert any(hit.startswith(f"playbooks/p.yaml:{line}:") and "error: the exercise cap_path is the production CAP "
+               "path (providers.cap.path); an exercise must never replace the real alert" in hit
+               for hit in result.stdout.splitlines()), result.stdout
+
+
+def test_validate_warns_when_an_exercise_would_write_no_cap_alert(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_project(tmp_path, "\n".join(line for line in EXERCISE.splitlines() if "cap_path" not in line) + "\n")
+    result = run_cli("validate", "playbooks/p.yaml")
+    assert result.code == 0, result.stdout
+    assert "warning: no exercise cap_path: exercises will not write a CAP alert" in result.stdout
