@@ -554,6 +554,6 @@ def _write_traceback() -> str:
     return str(path)
 
 
-from . import cli_campaign  # noqa: E402  (registers plan, approve, send and report on the group)
+from . import cli_campaign, cli_report  # noqa: E402  (register plan, approve, send; report)
 
-__all__ = ["cli", "cli_campaign", "main"]
+__all__ = ["cli", "cli_campaign", "cli_report", "main"]

@@ -1,4 +1,4 @@
-"""The campaign commands: ``plan``, ``plan show``, ``approve``, ``send`` and ``report``.
+"""The campaign commands: ``plan``, ``plan show``, ``approve`` and ``send`` (``report`` is in :mod:`.cli_report`).
 
 Thin: options are parsed here, the work is done by :mod:`crisiscomms.campaign`
 and the views are in :mod:`crisiscomms.console_campaign`. ``send PLAYBOOK`` is
@@ -381,50 +381,6 @@ def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_out
 
 def _has_files(preparation: Preparation) -> bool:
     return any(c in ("banner", "cap") and d == "send" for (c, d) in preparation.decisions)
-
-
-# -- report ------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@ledger_option
-@click.option("--campaign", help="Campaign to report (default: the newest).")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="json prints one object per line.")
-@click.option("--unmasked", is_flag=True, help="Show full phone numbers and e-mail addresses.")
-def report(ledger_option: str | None, campaign: str | None, output_format: str, unmasked: bool) -> None:
-    """Per-recipient outcomes of a campaign, its plans (who planned and approved them) and who is sending now.
-
-    \b
-    Example:
-      crisiscomms report --campaign nordvind-energi/storm-outage --format csv > outcomes.csv
-    """
-    from .report import as_csv, as_json_lines, choose_campaign, report_rows
-
-    location = _location(ledger_option, None)
-    ledger = _open_existing(location)
-    try:
-        chosen = choose_campaign(ledger, campaign)
-        rows = report_rows(ledger, chosen, unmasked=unmasked)
-        if output_format != "table":
-            click.echo(f"Ledger: {location.shown()}; campaign {chosen}", err=True)
-        if output_format == "csv":
-            for chunk in as_csv(rows):
-                click.echo(chunk, nl=False)
-        elif output_format == "json":
-            for line in as_json_lines(chosen, rows):
-                click.echo(line, nl=False)
-        else:
-            from .console import print_report
-            from .console_campaign import print_campaign_status
-
-            console = _console(False)
-            console.print(f"Ledger: {location.shown()} (from {location.source})", markup=False, highlight=False,
-                          soft_wrap=True)
-            print_campaign_status(ledger, chosen, console)
-            print_report(chosen, rows, console)
-    finally:
-        ledger.close()
 
 
 # -- plumbing ----------------------------------------------------------------------------------------------------

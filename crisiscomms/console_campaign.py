@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .campaign.send import Preparation
 from .console import EXERCISE_BANNER, print_plan_summary
+from .exercise_report import ExerciseReport
 from .ledger.base import STALE_AFTER_SECONDS, Decision, Ledger, PlanHeader
 from .plan import PlanSummary
 
@@ -126,3 +127,40 @@ def print_campaign_status(ledger: Ledger, campaign: str, console: Console) -> No
     for header in ledger.plans(campaign):
         _say(console, f"Plan {header.id}: {header.messages:,} messages, planned by {header.planned_by} at "
                       f"{header.created_at}. {approval_line(header)}")
+
+
+def print_exercise_report(report: ExerciseReport, console: Console) -> None:
+    """The drill's result: per channel, time from the start to the last accepted message, failures, deliveries."""
+    from rich import box
+    from rich.table import Table
+
+    _say(console, f"EXERCISE {report.campaign} (notice {report.notice}) — the result of the drill", "bold magenta")
+    total = report.as_dict()["seconds_to_last_accepted"]
+    _say(console, f"Started {report.started_at or 'never (nothing was sent)'}; last accepted "
+                  f"{report.last_accepted_at or '-'}" + (f" ({_duration(total)} after the start)." if total else "."))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for column in ("channel", "messages", "accepted", "time", "failed", "uncertain", "waiting", "delivered"):
+        table.add_column(column, justify="left" if column == "channel" else "right", no_wrap=True)
+    for result in report.channels:
+        failed = f"{result.failed + result.rejected:,}" + (f" ({result.rejected:,} for good)" if result.rejected
+                                                           else "")
+        table.add_row(Text(result.channel), f"{result.messages:,}", f"{result.accepted:,}",
+                      _duration(result.seconds_to_last_accepted), failed, f"{result.uncertain:,}",
+                      f"{result.waiting:,}", "-" if result.delivered is None else f"{result.delivered:,}")
+    console.print(table)
+    if any(result.delivered is None for result in report.channels):
+        _say(console, "delivered: - where the ledger has no delivery receipts for the channel.")
+    _say(console, "time: from the start of the exercise to the channel's last accepted message.")
+    if report.skipped:
+        skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(report.skipped.items()))
+        _say(console, f"Skipped when planned: {skipped}.")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
