@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -80,6 +80,15 @@ EXERCISE_BANNER = ("EXERCISE — only the playbook's exercise recipients are mes
                    "an exercise; customers are not contacted.")
 
 
+def deferred_words(deferred: Mapping[str, int]) -> str:
+    """``2 SMS``, ``3 calls``, ``2 SMS and 3 calls``: what waits for the end of quiet hours."""
+    parts = [f"{deferred.get('sms', 0):,} SMS"] if deferred.get("sms") else []
+    calls = deferred.get("voice", 0)
+    if calls:
+        parts.append(f"{calls:,} call" + ("" if calls == 1 else "s"))
+    return " and ".join(parts) or "0 messages"
+
+
 def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool, at: str) -> None:
     """What the plan will do: counts, skips, deferrals, cost, samples, the banner path."""
     if dry_run:
@@ -95,9 +104,9 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
         console.print(_skipped_table(summary))
     else:
         console.print("Skipped: none")
-    if summary.deferred["sms"]:
+    if summary.deferred["sms"] or summary.deferred["voice"]:
         first, last = summary.deferred_until
-        console.print(line(f"Deferred by quiet hours: {summary.deferred['sms']:,} SMS, to be sent "
+        console.print(line(f"Deferred by quiet hours: {deferred_words(summary.deferred)}, to be sent "
                            f"{describe_span(first, last, summary.timezone)} (when quiet hours end for each "
                            "recipient); rerun the same command then to send them."))
     if "sms" in summary.channels:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .campaign.send import Preparation
-from .console import EXERCISE_BANNER, print_plan_summary
+from .console import EXERCISE_BANNER, deferred_words, print_plan_summary
 from .exercise_report import ExerciseReport
 from .ledger.base import STALE_AFTER_SECONDS, Decision, Ledger, PlanHeader
 from .plan import PlanSummary
@@ -107,9 +107,10 @@ def print_preparation(preparation: Preparation, console: Console) -> None:
     if held:
         _say(console, f"{held:,} messages were rejected by the provider before and are not retried "
                       "(see crisiscomms report).")
-    deferred = preparation.count(Decision.DEFERRED)
-    if deferred:
-        _say(console, f"{deferred:,} SMS wait for the end of the recipients' quiet hours and are not sent now.")
+    deferred = {channel: preparation.count(Decision.DEFERRED, channel) for channel in ("sms", "voice")}
+    if any(deferred.values()):
+        _say(console, f"{deferred_words(deferred)} wait for the end of the recipients' quiet hours and are not "
+                      "sent now.")
 
 
 def print_campaign_status(ledger: Ledger, campaign: str, console: Console) -> None:

@@ -335,7 +335,10 @@ def next_steps(outcome: SendOutcome) -> list[str]:
         steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Resume with: {resume} "
                      "(or run the same command again).")
     if outcome.total("deferred"):
-        steps.append(f"{outcome.total('deferred'):,} SMS wait for the end of the recipients' quiet hours. "
+        sms, calls = outcome.total("deferred", "sms"), outcome.total("deferred", "voice")
+        waiting = " and ".join([f"{sms:,} SMS"] * bool(sms) + [f"{calls:,} calls"] * bool(calls)) or \
+            f"{outcome.total('deferred'):,} messages"
+        steps.append(f"{waiting} wait for the end of the recipients' quiet hours. "
                      f"Run {resume} after that (e.g. from cron) to send them.")
     if outcome.permanent_failures:
         steps.append(f"{outcome.permanent_failures:,} messages were rejected by the provider for good. "

@@ -85,3 +85,18 @@ def test_an_uncertain_call_that_twilio_lacks_is_placed_exactly_once(project: Pat
     third = send()
     assert third.code == 0, third.stdout + third.stderr
     assert sorted(call.to for call in standin.calls) == LANDLINES  # and a further resume calls nobody
+
+
+def test_calls_in_quiet_hours_wait_and_are_said_to_be_calls(project: Path, standin: Standin) -> None:
+    playbook = project / "playbooks" / "p.yaml"
+    text = playbook.read_text(encoding="utf-8").replace("severity: critical", "severity: warning")
+    playbook.write_text(text.replace("expires: 2026-12-01T18:00:00+01:00", "expires: 2099-12-01T18:00:00+01:00"),
+                        encoding="utf-8")
+    result = run_cli("send", "playbooks/p.yaml", "--notice", "outage", "--audience", "audience.csv",
+                     "--at", "2099-11-25T23:00+01:00", "--yes")  # a night still to come: the calls wait
+    assert result.code == 0, result.stdout + result.stderr
+    assert "Deferred by quiet hours: 3 calls, to be sent" in result.stdout
+    assert "3 calls wait for the end of the recipients' quiet hours and are not sent now." in result.stdout
+    assert "3 calls wait for the end of the recipients' quiet hours. Run crisiscomms send" in \
+        " ".join(result.stdout.split())
+    assert standin.calls == []
