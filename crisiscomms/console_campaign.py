@@ -93,6 +93,9 @@ def print_preparation(preparation: Preparation, console: Console) -> None:
     done = preparation.count(Decision.DONE)
     if done:
         _say(console, f"Resuming: {done:,} messages were accepted in an earlier run and are not sent again.")
+    if done and preparation.plan.exercise and not preparation.to_send:
+        _say(console, f"This exercise ({preparation.plan.campaign}) was run before. A new drill of the same notice "
+                      "is a campaign of its own: give it a name, e.g. --exercise --campaign drill-2026-12.", "yellow")
     if preparation.uncertain_sms:
         _say(console, f"{preparation.uncertain_sms:,} SMS may have gone out in an earlier run; they are checked "
                       "against Twilio's message list first and resent only if Twilio has no such message.")

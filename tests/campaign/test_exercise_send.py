@@ -226,3 +226,23 @@ def test_validate_warns_when_an_exercise_would_write_no_cap_alert(tmp_path: Path
     result = run_cli("validate", "playbooks/p.yaml")
     assert result.code == 0, result.stdout
     assert "warning: no exercise cap_path: exercises will not write a CAP alert" in result.stdout
+
+
+def test_a_second_drill_of_the_same_notice_needs_a_name_of_its_own(project: Path, standin: Standin) -> None:
+    assert send_exercise().code == 0
+    again = send_exercise()
+    assert again.code == 0, again.stdout + again.stderr
+    assert ("This exercise (testbolaget/outage#exercise) was run before. A new drill of the same notice is a "
+            "campaign of its own: give it a name, e.g. --exercise --campaign drill-2026-12.") in again.stdout
+    assert len(standin.sms) == 1
+    named = send_exercise("--campaign", "drill-2026-12")
+    assert named.code == 0, named.stdout + named.stderr
+    assert "campaign testbolaget/drill-2026-12#exercise" in named.stdout
+    assert [sms.to for sms in standin.sms] == [TEAM_MOBILE, TEAM_MOBILE]
+
+
+def test_a_campaign_name_cannot_pretend_to_be_an_exercise(project: Path, standin: Standin) -> None:
+    result = send_real("--campaign", "outage#exercise")
+    assert result.code == 2, result.stdout + result.stderr
+    assert "--campaign 'outage#exercise': a campaign name cannot contain '#' (it marks exercises)" in result.stderr
+    assert standin.sms == []
