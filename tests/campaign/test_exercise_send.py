@@ -246,3 +246,15 @@ def test_a_campaign_name_cannot_pretend_to_be_an_exercise(project: Path, standin
     assert result.code == 2, result.stdout + result.stderr
     assert "--campaign 'outage#exercise': a campaign name cannot contain '#' (it marks exercises)" in result.stderr
     assert standin.sms == []
+
+
+def test_cap_exercise_never_writes_the_production_alert(project: Path) -> None:
+    written = run_cli("cap", "playbooks/p.yaml", "--notice", "outage", "--exercise", "--at", AT)
+    assert written.code == 0, written.stdout + written.stderr
+    assert etree.parse(str(project / "site" / "exercise" / "cap.xml")).findtext(f"{CAP_NS}status") == "Exercise"
+    assert not (project / "site" / "cap.xml").exists()
+    refused = run_cli("cap", "playbooks/p.yaml", "--notice", "outage", "--exercise", "--out", "site/cap.xml")
+    assert refused.code == 2
+    assert "is the production CAP file (providers.cap.path); an exercise alert never replaces the real one" \
+        in refused.stderr
+    assert not (project / "site" / "cap.xml").exists()
