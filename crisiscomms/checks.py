@@ -394,6 +394,15 @@ def _check_exercise(playbook: Playbook, source: SourceMap, base_dir: Path) -> It
     uses_banner = any("banner" in notice.channels for notice in playbook.notices.values())
     if exercise.banner_path is None and uses_banner:
         yield _warning(source, ("exercise",), "no exercise banner_path: exercises will not write a banner")
+    cap = playbook.providers.cap
+    if exercise.cap_path is not None and cap is not None and cap.path is not None \
+            and (base_dir / exercise.cap_path).resolve() == (base_dir / cap.path).resolve():
+        yield _error(source, ("exercise", "cap_path"),
+                     "the exercise cap_path is the production CAP path (providers.cap.path); an exercise must "
+                     "never replace the real alert")
+    uses_cap = any("cap" in notice.channels for notice in playbook.notices.values())
+    if exercise.cap_path is None and uses_cap:
+        yield _warning(source, ("exercise",), "no exercise cap_path: exercises will not write a CAP alert")
 
 
 def _check_files(playbook: Playbook, source: SourceMap, base_dir: Path) -> Iterator[Diagnostic]:

@@ -307,7 +307,8 @@ def banner_withdraw(playbook: Path, banner_out: Path | None, at_text: str | None
 @click.argument("playbook", type=click.Path(path_type=Path))
 @click.option("--notice", "notice_id", required=True, help="Id of the notice to publish.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the alert here, atomically (default: the playbook's providers.cap.path, else stdout).")
+              help="Write the alert here, atomically (default: the playbook's providers.cap.path — with --exercise "
+                   "exercise.cap_path — else stdout).")
 @click.option("--previous", type=click.Path(path_type=Path, dir_okay=False),
               help="The earlier CAP alert this one updates or cancels (default: the file --out replaces).")
 @click.option("--at", "at_text", metavar="TIME", help="Issue time, ISO 8601 (default: now).")
@@ -332,6 +333,10 @@ def cap_command(playbook: Path, notice_id: str, out: Path | None, previous: Path
     at = parse_moment(at_text, session.playbook.organisation.timezone)
     renderer = NoticeRenderer.for_playbook(session.playbook, session.base_dir, notice_id, at, exercise=exercise)
     target = out or default_cap_path(session.playbook, session.base_dir)
+    if exercise:
+        from .exercise import exercise_cap_target
+
+        target = exercise_cap_target(session.playbook, session.base_dir, out)
     alert = alert_for_notice(renderer, target, previous)
     if target is None:
         click.echo(alert.xml.decode("utf-8"), nl=False)
@@ -379,6 +384,6 @@ def _write_traceback() -> str:
     return str(path)
 
 
-from . import cli_campaign, cli_delivery  # noqa: E402  (they register plan, approve, send, report, receipts)
+from . import cli_campaign, cli_delivery, cli_report  # noqa: E402  (they register plan, send, report, receipts)
 
-__all__ = ["cli", "cli_campaign", "cli_delivery", "main"]
+__all__ = ["cli", "cli_campaign", "cli_delivery", "cli_report", "main"]

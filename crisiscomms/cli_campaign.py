@@ -1,4 +1,4 @@
-"""The campaign commands: ``plan``, ``plan show``, ``approve``, ``send`` and ``report``.
+"""The campaign commands: ``plan``, ``plan show``, ``approve`` and ``send`` (``report`` is in :mod:`.cli_report`).
 
 Thin: options are parsed here, the work is done by :mod:`crisiscomms.campaign`
 and the views are in :mod:`crisiscomms.console_campaign`. ``send PLAYBOOK`` is
@@ -39,10 +39,14 @@ def planning_options(function: F) -> F:
     options = [
         click.option("--notice", "notice_id", help="Id of the notice."),
         click.option("--audience", type=click.Path(path_type=Path), help="CSV or JSON Lines file of recipients."),
+        click.option("--exercise", is_flag=True,
+                     help="A rehearsal: only the playbook's exercise.recipients, every message marked EXERCISE, "
+                          "the exercise banner/CAP paths, a campaign of its own (no --audience)."),
         click.option("--channels", callback=_channel_list, metavar="LIST",
                      help="Only these of the notice's channels, e.g. sms,email."),
         click.option("--at", "at_text", metavar="TIME", help="Plan as if it were this ISO 8601 time (rehearsals)."),
-        click.option("--ignore-quiet-hours", is_flag=True, help="Send non-critical SMS during quiet hours too."),
+        click.option("--ignore-quiet-hours", is_flag=True,
+                     help="Send non-critical SMS and place non-critical calls during quiet hours too."),
         click.option("--default-region", metavar="CC",
                      help="Region for national phone numbers (default: the playbook's)."),
         click.option("--suppress", "suppress", multiple=True, type=click.Path(path_type=Path),
@@ -88,6 +92,7 @@ def plan() -> None:
 
     \b
     crisiscomms plan PLAYBOOK --notice ID --audience FILE [options]   (same as 'plan create')
+    crisiscomms plan PLAYBOOK --notice ID --exercise [options]        (a rehearsal)
     crisiscomms plan show ID
 
     \b
@@ -108,7 +113,7 @@ def plan_create(playbook: Path, **options: Any) -> None:
       crisiscomms plan playbooks/nordvind-storm.yaml --notice storm-outage --audience examples/customers.csv
     """
     _require(options, "notice_id", "--notice")
-    _require(options, "audience", "--audience")
+    _require_audience_or_exercise(options)
     from .console_campaign import print_frozen_plan
 
     json_output = options["output_format"] == "json"
@@ -202,6 +207,8 @@ def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
               help="SMS per second at most (default: playbook).")
 @click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
               help="E-mail requests per second at most (default: playbook).")
+@click.option("--call-rate", type=click.FloatRange(min=0.01), callback=_finite,
+              help="Calls started per second at most (default: providers.voice.rate).")
 @click.option("--resend-uncertain", is_flag=True, help="Send again e-mails that may have gone out already.")
 @click.option("--status-callback", metavar="URL",
               help="Where Twilio reports SMS delivery (default: providers.sms.status_callback).")
@@ -233,7 +240,7 @@ def send(playbook: Path | None, plan_id: str | None, **options: Any) -> None:
     if playbook is None:
         raise UsageError("give a PLAYBOOK (with --notice and --audience) or --plan ID")
     _require(options, "notice_id", "--notice")
-    _require(options, "audience", "--audience")
+    _require_audience_or_exercise(options)
     if options["dry_run"]:
         _dry_run(playbook, options)
         return
@@ -276,7 +283,7 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
     require_credentials(choose_channels(session, request.channels), session.playbook, os.environ)  # before a ledger
     ledger = _open(location, console)
     try:
-        info = campaign_for(session, request.campaign)
+        info = campaign_for(session, request.campaign, exercise=request.exercise)
         holder = this_holder(os.environ)
         with CampaignLease(ledger, location, info.campaign, holder) as lease:
             frozen = _freeze(session, request, ledger, options["skipped_out"], rehearsal=bool(options["at_text"]))
@@ -300,6 +307,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     from .campaign.send import PlanSend, SendOptions
     from .channels import require_credentials
     from .console_campaign import print_plan_header
+    from .errors import UsageError
     from .plan import PlanSummary
     from .playbook import Playbook
 
@@ -310,6 +318,9 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     ledger = _open(location, console)
     try:
         header = ledger.plan(plan_id)
+        if options["exercise"] and not header.exercise:
+            raise UsageError(f"--exercise: plan {header.id} is a real plan of campaign {header.campaign}, not an "
+                             "exercise; make an exercise plan with 'crisiscomms plan PLAYBOOK --notice ID --exercise'")
         summary = PlanSummary.from_json(header.summary)
         holder = this_holder(os.environ, plan=header.id)
         with CampaignLease(ledger, location, header.campaign, holder) as lease:
@@ -340,9 +351,9 @@ def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_out
 
     preparation = run.prepare()
     print_preparation(preparation, console)
-    if preparation.to_send + preparation.uncertain_sms == 0 and not _has_files(preparation):
+    if preparation.to_send + preparation.to_reconcile == 0 and not _has_files(preparation):
         console.print("Nothing to send now.")
-    elif not yes and preparation.to_send + preparation.uncertain_sms > 0:
+    elif not yes and preparation.to_send + preparation.to_reconcile > 0:
         if not _cli_module._stdin_is_terminal():
             raise UsageError("refusing to send without a confirmation: run it in a terminal, or add --yes")
         if not confirm_send(preparation, console, lambda prompt: click.prompt(prompt, default="", show_default=False)):
@@ -373,58 +384,25 @@ def _has_files(preparation: Preparation) -> bool:
     return any(c in ("banner", "cap") and d == "send" for (c, d) in preparation.decisions)
 
 
-# -- report ------------------------------------------------------------------------------------------------------
-
-
-@cli.command()
-@ledger_option
-@click.option("--campaign", help="Campaign to report (default: the newest).")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="json prints one object per line.")
-@click.option("--unmasked", is_flag=True, help="Show full phone numbers and e-mail addresses.")
-def report(ledger_option: str | None, campaign: str | None, output_format: str, unmasked: bool) -> None:
-    """Per-recipient outcomes of a campaign, its plans (who planned and approved them) and who is sending now.
-
-    \b
-    Example:
-      crisiscomms report --campaign nordvind-energi/storm-outage --format csv > outcomes.csv
-    """
-    from .report import as_csv, as_json_lines, choose_campaign, report_rows
-
-    location = _location(ledger_option, None)
-    ledger = _open_existing(location)
-    try:
-        chosen = choose_campaign(ledger, campaign)
-        rows = report_rows(ledger, chosen, unmasked=unmasked)
-        if output_format != "table":
-            click.echo(f"Ledger: {location.shown()}; campaign {chosen}", err=True)
-        if output_format == "csv":
-            for chunk in as_csv(rows):
-                click.echo(chunk, nl=False)
-        elif output_format == "json":
-            for line in as_json_lines(chosen, rows):
-                click.echo(line, nl=False)
-        else:
-            from .console import print_delivery_summary, print_report
-            from .console_campaign import print_campaign_status
-            from .report import delivery_summary
-
-            console = _console(False)
-            console.print(f"Ledger: {location.shown()} (from {location.source})", markup=False, highlight=False,
-                          soft_wrap=True)
-            print_campaign_status(ledger, chosen, console)
-            print_report(chosen, rows, console)
-            print_delivery_summary(delivery_summary(ledger.rows(chosen)), console)
-    finally:
-        ledger.close()
-
-
 # -- plumbing ----------------------------------------------------------------------------------------------------
 
 
 def _require(options: dict[str, Any], key: str, flag: str) -> None:
     if not options.get(key):
         raise click.UsageError(f"Missing option '{flag}'.")
+
+
+def _require_audience_or_exercise(options: dict[str, Any]) -> None:
+    """A plan is made for ``--audience FILE`` or, with ``--exercise``, for the playbook's exercise recipients."""
+    if not options["exercise"]:
+        _require(options, "audience", "--audience")
+        return
+    excluded = {"--audience": ("audience", "an exercise reaches only the playbook's exercise.recipients"),
+                "--where": ("where", "an exercise reaches everyone who takes part"),
+                "--banner-out": ("banner_out", "an exercise writes the banner to exercise.banner_path only")}
+    for flag, (key, why) in excluded.items():
+        if options[key]:
+            raise click.UsageError(f"--exercise and {flag} exclude each other: {why}.")
 
 
 def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str, Any]) -> None:
@@ -497,7 +475,8 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
                           ignore_quiet_hours=options["ignore_quiet_hours"], default_region=options["default_region"],
                           suppress=options["suppress"], banner_out=options["banner_out"], campaign=options["campaign"],
                           stopped=stop_numbers_without_writing(location), where=options["where"],
-                          waits=parse_wait_options(options["waits"], list(session.playbook.routes)))
+                          waits=parse_wait_options(options["waits"], list(session.playbook.routes)),
+                          exercise=options["exercise"])
     return session, request, location
 
 
@@ -518,9 +497,10 @@ def _freeze(session: NoticeSession, request: PlanRequest, ledger: Ledger, skippe
 def _dispatch_settings(playbook: Playbook, options: dict[str, Any]) -> DispatchSettings:
     from .dispatch import DispatchSettings
 
-    sms, email = playbook.providers.sms, playbook.providers.email
+    sms, email, voice = playbook.providers.sms, playbook.providers.email, playbook.providers.voice
     rates: dict[str, float | None] = {"sms": options["sms_rate"] or (sms.rate if sms else None),
-                                      "email": options["email_rate"] or (email.rate if email else None)}
+                                      "email": options["email_rate"] or (email.rate if email else None),
+                                      "voice": options["call_rate"] or (voice.rate if voice else None)}
     settings = DispatchSettings(rates=rates)
     if options["concurrency"]:
         settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, options["concurrency"]),

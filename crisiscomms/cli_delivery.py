@@ -252,7 +252,8 @@ def escalate(campaign: str, ledger_option: str | None, dry_run: bool, output_for
 
             playbook = Playbook.model_validate(Snapshot.from_json(ledger.plan_snapshot(header.id)).playbook)
             require_credentials(header.channels, playbook, os.environ)
-            settings = _dispatch_settings(playbook, {"sms_rate": None, "email_rate": None, "concurrency": None})
+            settings = _dispatch_settings(playbook, {"sms_rate": None, "email_rate": None, "call_rate": None,
+                                                     "concurrency": None})
             run = PlanSend(ledger, header, summary, holder, SendOptions(dispatch=settings),
                            taken_over=lease.grant.taken_over if lease.grant else None)
             _confirm_and_execute(run, console, yes=yes, json_output=json_output, ledger=location.shown())

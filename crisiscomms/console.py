@@ -75,10 +75,26 @@ def _content_table(content: SmsContent | EmailContent | BannerContent | VoiceCon
     return table
 
 
+#: How every view of an exercise plan starts, so nobody mistakes a rehearsal for the real send (or the reverse).
+EXERCISE_BANNER = ("EXERCISE — only the playbook's exercise recipients are messaged, every message is marked as "
+                   "an exercise; customers are not contacted.")
+
+
+def deferred_words(deferred: Mapping[str, int]) -> str:
+    """``2 SMS``, ``3 calls``, ``2 SMS and 3 calls``: what waits for the end of quiet hours."""
+    parts = [f"{deferred.get('sms', 0):,} SMS"] if deferred.get("sms") else []
+    calls = deferred.get("voice", 0)
+    if calls:
+        parts.append(f"{calls:,} call" + ("" if calls == 1 else "s"))
+    return " and ".join(parts) or "0 messages"
+
+
 def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool, at: str) -> None:
     """What the plan will do: counts, skips, deferrals, cost, samples, the banner path."""
     if dry_run:
         console.print(Text("DRY RUN — nothing is sent, no ledger is written.", style="bold yellow"))
+    if summary.exercise:
+        console.print(Text(EXERCISE_BANNER, style="bold magenta"), soft_wrap=True)
     console.print(line("Notice ", (summary.notice, "bold"), ", campaign ", (summary.campaign, "bold"), f", as of {at}"))
     if summary.targeting:
         console.print(line(f"Targeted: only rows where {summary.targeting}"))
@@ -88,9 +104,9 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
         console.print(_skipped_table(summary))
     else:
         console.print("Skipped: none")
-    if summary.deferred["sms"]:
+    if summary.deferred["sms"] or summary.deferred["voice"]:
         first, last = summary.deferred_until
-        console.print(line(f"Deferred by quiet hours: {summary.deferred['sms']:,} SMS, to be sent "
+        console.print(line(f"Deferred by quiet hours: {deferred_words(summary.deferred)}, to be sent "
                            f"{describe_span(first, last, summary.timezone)} (when quiet hours end for each "
                            "recipient); rerun the same command then to send them."))
     if "sms" in summary.channels:
@@ -102,6 +118,8 @@ def print_plan_summary(summary: PlanSummary, console: Console, *, dry_run: bool,
         verb = "would be written" if dry_run else "will be written"
         what = "Banner withdrawal (the site shows no notice)" if _withdraws_banner(summary) else "Banner"
         console.print(line(f"{what} {verb} to {summary.banner_path}"))
+    for note in summary.notes:
+        console.print(line(("note: ", "bold"), note), soft_wrap=True)
 
 
 def _withdraws_banner(summary: PlanSummary) -> bool:
@@ -159,10 +177,12 @@ def _print_samples(summary: PlanSummary, console: Console) -> None:
 
 
 def confirm_send(preparation: Preparation, console: Console, ask: Callable[[str], str]) -> bool:
-    total = preparation.to_send + preparation.uncertain_sms
+    total = preparation.to_send + preparation.to_reconcile
     console.print(line((f"About to send {preparation.to_send:,} messages", "bold"),
                        (f" (+ up to {preparation.uncertain_sms:,} uncertain SMS after checking with Twilio)"
-                        if preparation.uncertain_sms else "") + "."))
+                        if preparation.uncertain_sms else "")
+                       + (f" (+ up to {preparation.uncertain_calls:,} uncertain calls after checking with Twilio)"
+                          if preparation.uncertain_calls else "") + "."))
     answer = ask(f"Type {total} to send them, anything else to stop: ").strip().replace(",", "")
     return answer == str(total)
 
@@ -191,6 +211,8 @@ class SendProgress:
                 totals[channel] += count
         if preparation.uncertain_sms:
             totals["sms"] += preparation.uncertain_sms
+        if preparation.uncertain_calls:
+            totals["voice"] += preparation.uncertain_calls
         self.tasks = {channel: self.progress.add_task(channel, total=total or None, rate="", problems="")
                       for channel, total in totals.items()}
         self.problems: Counter[tuple[str, str]] = Counter()

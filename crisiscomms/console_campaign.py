@@ -13,7 +13,8 @@ from rich.console import Console
 from rich.text import Text
 
 from .campaign.send import Preparation
-from .console import print_plan_summary
+from .console import EXERCISE_BANNER, deferred_words, print_plan_summary
+from .exercise_report import ExerciseReport
 from .ledger.base import STALE_AFTER_SECONDS, Decision, Ledger, PlanHeader
 from .plan import PlanSummary
 
@@ -38,6 +39,8 @@ def print_frozen_plan(header: PlanHeader, summary: PlanSummary, console: Console
 def print_plan_header(header: PlanHeader, summary: PlanSummary, console: Console, *, ledger: str,
                       samples: bool = True) -> None:
     """``plan show``: who planned it, approval, and the summary with one sample per locale and channel."""
+    if header.exercise:
+        _say(console, EXERCISE_BANNER, "bold magenta")
     _say(console, f"Plan {header.id} · campaign {header.campaign} · notice {header.notice}", "bold")
     _say(console, f"Ledger: {ledger}")
     _say(console, f"Planned by {header.planned_by} at {header.created_at}, as of {header.at}; text version "
@@ -65,7 +68,7 @@ def plan_as_dict(header: PlanHeader, summary: PlanSummary) -> dict[str, Any]:
             "text_version": header.text_version, "at": header.at, "planned_by": header.planned_by,
             "planned_at": header.created_at, "approval_required": header.approval_required,
             "approved_by": header.approved_by, "approved_at": header.approved_at, "messages": header.messages,
-            "skips": header.skips, **summary.as_dict(), "samples": samples}
+            "skips": header.skips, **summary.as_dict(), "exercise": header.exercise, "samples": samples}
 
 
 def print_preparation(preparation: Preparation, console: Console) -> None:
@@ -90,9 +93,15 @@ def print_preparation(preparation: Preparation, console: Console) -> None:
     done = preparation.count(Decision.DONE)
     if done:
         _say(console, f"Resuming: {done:,} messages were accepted in an earlier run and are not sent again.")
+    if done and preparation.plan.exercise and not preparation.to_send:
+        _say(console, f"This exercise ({preparation.plan.campaign}) was run before. A new drill of the same notice "
+                      "is a campaign of its own: give it a name, e.g. --exercise --campaign drill-2026-12.", "yellow")
     if preparation.uncertain_sms:
         _say(console, f"{preparation.uncertain_sms:,} SMS may have gone out in an earlier run; they are checked "
                       "against Twilio's message list first and resent only if Twilio has no such message.")
+    if preparation.uncertain_calls:
+        _say(console, f"{preparation.uncertain_calls:,} calls may have been placed in an earlier run; they are "
+                      "checked against Twilio's call list first and placed again only if Twilio has no such call.")
     held_email = preparation.count(Decision.UNCERTAIN, "email")
     if held_email:
         _say(console, f"{held_email:,} e-mails may have gone out in an earlier run; they are NOT resent "
@@ -101,9 +110,10 @@ def print_preparation(preparation: Preparation, console: Console) -> None:
     if held:
         _say(console, f"{held:,} messages were rejected by the provider before and are not retried "
                       "(see crisiscomms report).")
-    deferred = preparation.count(Decision.DEFERRED)
-    if deferred:
-        _say(console, f"{deferred:,} SMS wait for the end of the recipients' quiet hours and are not sent now.")
+    deferred = {channel: preparation.count(Decision.DEFERRED, channel) for channel in ("sms", "voice")}
+    if any(deferred.values()):
+        _say(console, f"{deferred_words(deferred)} wait for the end of the recipients' quiet hours and are not "
+                      "sent now.")
 
 
 def print_campaign_status(ledger: Ledger, campaign: str, console: Console) -> None:
@@ -121,3 +131,40 @@ def print_campaign_status(ledger: Ledger, campaign: str, console: Console) -> No
     for header in ledger.plans(campaign):
         _say(console, f"Plan {header.id}: {header.messages:,} messages, planned by {header.planned_by} at "
                       f"{header.created_at}. {approval_line(header)}")
+
+
+def print_exercise_report(report: ExerciseReport, console: Console) -> None:
+    """The drill's result: per channel, time from the start to the last accepted message, failures, deliveries."""
+    from rich import box
+    from rich.table import Table
+
+    _say(console, f"EXERCISE {report.campaign} (notice {report.notice}) — the result of the drill", "bold magenta")
+    total = report.as_dict()["seconds_to_last_accepted"]
+    _say(console, f"Started {report.started_at or 'never (nothing was sent)'}; last accepted "
+                  f"{report.last_accepted_at or '-'}" + (f" ({_duration(total)} after the start)." if total else "."))
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for column in ("channel", "messages", "accepted", "time", "failed", "uncertain", "waiting", "delivered"):
+        table.add_column(column, justify="left" if column == "channel" else "right", no_wrap=True)
+    for result in report.channels:
+        failed = f"{result.failed + result.rejected:,}" + (f" ({result.rejected:,} for good)" if result.rejected
+                                                           else "")
+        table.add_row(Text(result.channel), f"{result.messages:,}", f"{result.accepted:,}",
+                      _duration(result.seconds_to_last_accepted), failed, f"{result.uncertain:,}",
+                      f"{result.waiting:,}", "-" if result.delivered is None else f"{result.delivered:,}")
+    console.print(table)
+    if any(result.delivered is None for result in report.channels):
+        _say(console, "delivered: - where the ledger has no delivery receipts for the channel.")
+    _say(console, "time: from the start of the exercise to the channel's last accepted message.")
+    if report.skipped:
+        skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(report.skipped.items()))
+        _say(console, f"Skipped when planned: {skipped}.")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+

@@ -28,7 +28,7 @@ from .ledger.base import Outcome as LedgerOutcome
 from .plan import PlannedMessage
 from .render import SmsContent
 
-DEFAULT_CONCURRENCY = {"sms": 100, "email": 8, "banner": 1}
+DEFAULT_CONCURRENCY = {"sms": 100, "email": 8, "voice": 20, "banner": 1, "cap": 1}
 MAX_ATTEMPTS = 6
 BASE_BACKOFF = 0.5
 MAX_BACKOFF = 30.0

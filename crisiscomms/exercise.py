@@ -68,6 +68,28 @@ def exercise_banner_path(playbook: Playbook, base_dir: Path) -> Path | None:
     return (base_dir / exercise.banner_path).resolve() if exercise.banner_path else None
 
 
+def exercise_cap_path(playbook: Playbook, base_dir: Path) -> Path | None:
+    """Where an exercise writes its CAP alert (``exercise.cap_path``), or None: never ``providers.cap.path``."""
+    exercise = exercise_of(playbook)
+    return (base_dir / exercise.cap_path).resolve() if exercise.cap_path else None
+
+
+def exercise_cap_target(playbook: Playbook, base_dir: Path, out: Path | None) -> Path | None:
+    """Where ``crisiscomms cap --exercise`` writes: ``--out``, else ``exercise.cap_path``, else stdout (None) —
+    never ``providers.cap.path``, the file aggregators read (a :class:`UsageError` if ``--out`` names it)."""
+    from .cap import default_cap_path
+
+    production = default_cap_path(playbook, base_dir)
+    if out is not None:
+        if production is not None and out.resolve() == production:
+            raise UsageError(f"--exercise: {out} is the production CAP file (providers.cap.path); an exercise alert "
+                             "never replaces the real one (write it to exercise.cap_path or another --out)")
+        return out
+    if playbook.exercise is None or playbook.exercise.cap_path is None:
+        return None
+    return exercise_cap_path(playbook, base_dir)
+
+
 def mark_content(content: Content, marker: str) -> Content:
     """``content`` as an exercise message: ``marker`` in front of everything the reader sees first."""
     if isinstance(content, SmsContent):

@@ -8,11 +8,12 @@ keys of the addresses it has seen (for dedupe) and the counts of
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,6 +25,7 @@ from .audience import AudienceOptions, KeySet, MalformedRow, Recipient, address_
 from .banner import build_banner_document
 from .cap import default_cap_path, planned_cap_document
 from .errors import AudienceError, UsageError
+from .exercise import exercise_banner_path, exercise_cap_path, exercise_of, exercise_recipients
 from .hours import zone_info
 from .playbook import quiet_window
 from .render import CHANNEL_FILES, BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, VoiceContent
@@ -91,7 +93,7 @@ PlanItem = PlannedMessage | SkippedMessage
 
 @dataclass(frozen=True)
 class PlanRequest:
-    audience: Path
+    audience: Path | None  # None: an exercise (the playbook's exercise recipients)
     at: dt.datetime
     channels: tuple[str, ...] = ()  # empty: every channel of the notice
     ignore_quiet_hours: bool = False
@@ -102,6 +104,7 @@ class PlanRequest:
     stopped: tuple[str, ...] = ()  # E.164 numbers on the ledger's STOP list
     where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --where COLUMN=VALUE,…: AND with the notice's
     waits: tuple[tuple[str, dt.timedelta], ...] = ()  # route id → expected wait given at plan time (--wait)
+    exercise: bool = False  # --exercise: only exercise.recipients, every message marked, exercise paths
 
 
 class Planner:
@@ -115,12 +118,17 @@ class Planner:
         self.region = (request.default_region or playbook.organisation.country).upper()
         if self.region not in phonenumbers.SUPPORTED_REGIONS:
             raise UsageError(f"--default-region '{request.default_region}' is not a two-letter country code like SE")
+        if request.exercise:
+            exercise_of(playbook)  # a UsageError when the playbook names nobody to take part
+        elif request.audience is None:
+            raise UsageError("a plan needs an audience file (--audience), or --exercise")
         self.renderer = NoticeRenderer.for_playbook(playbook, session.base_dir, session.notice_id, request.at,
-                                                    waits=dict(request.waits))
-        self.campaign = campaign_key(session, request.campaign)
+                                                    waits=dict(request.waits), exercise=request.exercise)
+        self.campaign = campaign_key(session, request.campaign, exercise=request.exercise)
         self.suppression = self._load_suppression()
         self.quiet = self._quiet_window()
-        self.targeting = Targeting.of(session.notice.audience.conditions, request.where)
+        # an exercise reaches everyone who takes part: the notice's audience.where is about customers
+        self.targeting = Targeting.of({} if request.exercise else session.notice.audience.conditions, request.where)
         self.call_quiet = self._call_quiet_window()
         self._seen = KeySet()
 
@@ -128,6 +136,8 @@ class Planner:
     def banner_path(self) -> Path | None:
         if "banner" not in self.channels:
             return None
+        if self.request.exercise:
+            return exercise_banner_path(self.session.playbook, self.session.base_dir)
         if self.request.banner_out is not None:
             return self.request.banner_out
         settings = self.session.playbook.providers.banner
@@ -158,14 +168,13 @@ class Planner:
         person_channels = [c for c in self.channels if c not in ("banner", "cap")]
         options = AudienceOptions(self.region, playbook.organisation.timezone,
                                   tuple(playbook.organisation.reader_locales), playbook.organisation.default_locale)
-        with open_audience(self.request.audience, options) as audience:
-            self._check_columns(audience.columns)
+        with self._people(options) as audience:
             banner_path = self.banner_path
             if banner_path is not None:
                 document = build_banner_document(self.renderer)
                 yield PlannedMessage("banner", 0, "banner", str(banner_path), playbook.organisation.default_locale,
                                      playbook.organisation.timezone, lambda: document, view=document)
-            cap_path = default_cap_path(playbook, self.session.base_dir) if "cap" in self.channels else None
+            cap_path = self.cap_path
             if cap_path is not None:
                 cap_document = planned_cap_document(self.renderer, cap_path)
                 yield PlannedMessage("cap", 0, "cap", str(cap_path), playbook.organisation.default_locale,
@@ -178,7 +187,28 @@ class Planner:
                 for channel in person_channels:
                     yield self._plan_one(row, channel)
 
+    @property
+    def cap_path(self) -> Path | None:
+        """Where the cap channel writes; an exercise only to ``exercise.cap_path`` (never the real alert's file)."""
+        if "cap" not in self.channels:
+            return None
+        if self.request.exercise:
+            return exercise_cap_path(self.session.playbook, self.session.base_dir)
+        return default_cap_path(self.session.playbook, self.session.base_dir)
+
+    @contextlib.contextmanager
+    def _people(self, options: AudienceOptions) -> Iterator[Iterable[Recipient | MalformedRow]]:
+        """The audience file's rows (its columns checked first), or an exercise's recipients."""
+        if self.request.exercise:
+            yield exercise_recipients(self.session.playbook, self.session.base_dir, options)
+            return
+        assert self.request.audience is not None
+        with open_audience(self.request.audience, options) as audience:
+            self._check_columns(audience.columns)
+            yield audience
+
     def _check_columns(self, columns: Sequence[str]) -> None:
+        assert self.request.audience is not None
         self.targeting.check_columns(columns, self.request.audience)
         missing = [name for name in self.session.playbook.audience_fields if name not in columns]
         if missing:
@@ -203,6 +233,8 @@ class Planner:
         if channel == "voice" and self.call_quiet:
             not_before = quiet_hours_end(self.request.at, person.timezone, self.call_quiet)
         view = _recipient_view(person)
+        if self.request.exercise:  # those who take part have no customer columns: the templates see them empty
+            view = {**dict.fromkeys(self.session.playbook.audience_fields, ""), **view}
         return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone,
                               partial(self._render, channel, person.locale, person.timezone, view), not_before,
                               view=view)
@@ -302,6 +334,8 @@ class PlanSummary:
     suppression_problems: list[str] = field(default_factory=list)
     text_locales: dict[str, Counter[str]] = field(default_factory=dict)  # reader locale → text locale → messages
     text_locale_of: Callable[[str, str], str] | None = None  # (channel, reader locale) → text locale, no rendering
+    exercise: bool = False  # an exercise: only exercise.recipients, every message marked
+    notes: list[str] = field(default_factory=list)  # what the operator must know, e.g. an exercise writes no banner
 
     def add(self, item: PlanItem) -> None:
         if isinstance(item, SkippedMessage):
@@ -363,6 +397,8 @@ class PlanSummary:
             "banner_path": str(self.banner_path) if self.banner_path else None,
             **({"targeting": self.targeting} if self.targeting else {}),
             "text_locales": {loc: dict(sorted(counts.items())) for loc, counts in sorted(self.text_locales.items())},
+            **({"exercise": True} if self.exercise else {}),
+            **({"notes": list(self.notes)} if self.notes else {}),
         }
 
     def fallbacks(self) -> list[tuple[str, str, int]]:
@@ -385,7 +421,7 @@ class PlanSummary:
             "unpriced_segments": self.unpriced_segments, "samples": samples,
             "suppression_problems": self.suppression_problems, "timezone": self.timezone,
             "targeting": self.targeting, "skipped_details": self.skipped_details,
-            "text_locales": self.text_locales}, ensure_ascii=False)
+            "text_locales": self.text_locales, "exercise": self.exercise, "notes": self.notes}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> PlanSummary:
@@ -402,7 +438,8 @@ class PlanSummary:
                       suppression_problems=data["suppression_problems"], timezone=data.get("timezone", "UTC"),
                       targeting=data.get("targeting", ""),
                       skipped_details={r: Counter(d) for r, d in data.get("skipped_details", {}).items()},
-                      text_locales={loc: Counter(c) for loc, c in data.get("text_locales", {}).items()})
+                      text_locales={loc: Counter(c) for loc, c in data.get("text_locales", {}).items()},
+                      exercise=bool(data.get("exercise", False)), notes=list(data.get("notes", [])))
         for sample in data["samples"]:
             summary.samples[(sample["locale"], sample["channel"])] = _content_from(sample)
         return summary
@@ -440,7 +477,23 @@ def summary_for(planner: Planner) -> PlanSummary:
         prices=dict(sms.segment_prices) if sms else {}, currency=sms.currency if sms else "EUR",
         banner_path=planner.banner_path, suppression_problems=list(planner.suppression.problems),
         timezone=planner.session.playbook.organisation.timezone, targeting=planner.targeting.describe(),
-        text_locale_of=planner.renderer.text_locale)
+        text_locale_of=planner.renderer.text_locale, exercise=planner.request.exercise,
+        notes=exercise_notes(planner) if planner.request.exercise else [])
+
+
+def exercise_notes(planner: Planner) -> list[str]:
+    """What an exercise leaves out, said in its summary: the banner and CAP files it has no path for."""
+    notes = []
+    if "banner" in planner.channels and planner.banner_path is None:
+        notes.append("the playbook has no exercise.banner_path: this exercise writes no banner "
+                     "(the production banner is never touched)")
+    if "cap" in planner.channels and planner.cap_path is None:
+        notes.append("the playbook has no exercise.cap_path: this exercise writes no CAP alert "
+                     "(the production alert is never touched)")
+    sandbox = planner.session.playbook.exercise
+    if "email" in planner.channels and sandbox is not None and sandbox.sendgrid_sandbox:
+        notes.append("exercise.sendgrid_sandbox: SendGrid accepts the exercise e-mails and delivers none")
+    return notes
 
 
 def region_of(e164: str) -> str:

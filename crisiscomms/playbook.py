@@ -391,6 +391,9 @@ class Exercise(_Model):
                                                       "is delivered).")
     banner_path: str | None = Field(
         None, description="Where an exercise writes the banner, relative to this file; never the production path.")
+    cap_path: str | None = Field(
+        None, description="Where an exercise writes its CAP alert (status Exercise), relative to this file; never "
+                          "providers.cap.path. Without it an exercise writes no CAP file.")
 
     @model_validator(mode="after")
     def _one_source(self) -> Exercise:

@@ -69,6 +69,14 @@ def organisation_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-") or "organisation"
 
 
-def campaign_key(session: NoticeSession, name: str | None = None) -> str:
-    """``<organisation>/<notice or name>``: one campaign per notice of an organisation, in any ledger."""
-    return f"{organisation_slug(session.playbook.organisation.name)}/{name or session.notice_id}"
+#: What an exercise's campaign ends with: ``<organisation>/<notice>#exercise`` is never the real campaign.
+EXERCISE_SUFFIX = "#exercise"
+
+
+def campaign_key(session: NoticeSession, name: str | None = None, *, exercise: bool = False) -> str:
+    """``<organisation>/<notice or name>``: one campaign per notice of an organisation, in any ledger;
+    an exercise's is ``…#exercise``, so its rows never count for (or block) the real campaign."""
+    if name is not None and "#" in name:
+        raise UsageError(f"--campaign '{name}': a campaign name cannot contain '#' (it marks exercises)")
+    suffix = EXERCISE_SUFFIX if exercise else ""
+    return f"{organisation_slug(session.playbook.organisation.name)}/{name or session.notice_id}{suffix}"

@@ -41,17 +41,19 @@ class Snapshot:
     notice: str
     at: str
     rehearsal: bool = False  # planned with --at: the send reckons time (SMS validity) from that moment too
+    exercise: bool = False  # planned with --exercise: every message is rendered with the exercise marker
 
     def to_json(self) -> str:
+        exercise = {"exercise": True} if self.exercise else {}  # absent for a real plan: its id stays as it was
         return json.dumps({"format": SNAPSHOT_FORMAT, "playbook": self.playbook, "templates": self.templates,
                            "templates_shown": self.templates_shown, "notice": self.notice, "at": self.at,
-                           "rehearsal": self.rehearsal}, ensure_ascii=False)  # in order: the playbook lists routes so
+                           "rehearsal": self.rehearsal, **exercise}, ensure_ascii=False)  # unsorted: the playbook order
 
     @classmethod
     def from_json(cls, text: str) -> Snapshot:
         data = json.loads(text)
         return cls(data["playbook"], data["templates"], data["templates_shown"], data["notice"], data["at"],
-                   bool(data.get("rehearsal", False)))
+                   bool(data.get("rehearsal", False)), bool(data.get("exercise", False)))
 
     @property
     def text_version(self) -> str:
@@ -79,7 +81,8 @@ def snapshot_of(planner: Planner, *, rehearsal: bool = False) -> Snapshot:
     return Snapshot(playbook=session.playbook.model_dump(mode="json", by_alias=True),
                     templates=template_files(session),
                     templates_shown=session.playbook.templates.rstrip("/").split("/")[-1],
-                    notice=session.notice_id, at=planner.request.at.isoformat(), rehearsal=rehearsal)
+                    notice=session.notice_id, at=planner.request.at.isoformat(), rehearsal=rehearsal,
+                    exercise=planner.request.exercise)
 
 
 def freeze(planner: Planner, ledger: Ledger, *, planned_by: str, approval_required: bool,
@@ -88,9 +91,10 @@ def freeze(planner: Planner, ledger: Ledger, *, planned_by: str, approval_requir
 
     ``rehearsal``: the plan's moment was given (``--at``); its send reckons time from it too."""
     snapshot = snapshot_of(planner, rehearsal=rehearsal)
-    info = campaign_for(planner.session, planner.request.campaign)
+    info = campaign_for(planner.session, planner.request.campaign, exercise=snapshot.exercise)
     new = NewPlan(campaign=info, text_version=snapshot.text_version, at=snapshot.at, planned_by=planned_by,
-                  channels=planner.channels, approval_required=approval_required, snapshot=snapshot.to_json())
+                  channels=planner.channels, approval_required=approval_required, snapshot=snapshot.to_json(),
+                  exercise=snapshot.exercise)
     summary = summary_for(planner)
     summary.campaign = info.campaign
     writer = ledger.plan_writer(new)
@@ -145,7 +149,8 @@ class Thawed:
         root.mkdir(exist_ok=True)
         store = TemplateStore(root, self.playbook.organisation.default_locale, shown_root=snapshot.templates_shown)
         self.renderer = NoticeRenderer.for_playbook(self.playbook, root.parent, snapshot.notice,
-                                                    dt.datetime.fromisoformat(snapshot.at), store=store)
+                                                    dt.datetime.fromisoformat(snapshot.at), store=store,
+                                                    exercise=snapshot.exercise)
 
     def close(self) -> None:
         self._folder.cleanup()

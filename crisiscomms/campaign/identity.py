@@ -25,7 +25,7 @@ OPERATOR_VARIABLE = "CRISISCOMMS_OPERATOR"
 
 def campaign_for(session: NoticeSession, name: str | None = None, *, exercise: bool = False) -> CampaignInfo:
     organisation = organisation_slug(session.playbook.organisation.name)
-    return CampaignInfo(campaign=campaign_key(session, name), notice=session.notice_id,
+    return CampaignInfo(campaign=campaign_key(session, name, exercise=exercise), notice=session.notice_id,
                         organisation=organisation, playbook=str(session.loaded.path), exercise=exercise)
 
 

@@ -34,6 +34,10 @@ from .frozen import Thawed, thaw
 
 RECONCILE_CONCURRENCY = 10
 CLAIM_BATCH = 500
+#: Channels whose uncertain rows are looked up at the provider before a resume, and whether the look-up
+#: needs the fingerprint of the text sent (an SMS is matched by its body; Twilio keeps no TwiML of a call,
+#: so any call to the number from the caller id since the attempt counts as this one).
+RECONCILED_CHANNELS: dict[str, bool] = {"sms": True, "voice": False}
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,15 @@ class Preparation:
     summary: PlanSummary
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, decision) → n
     uncertain_sms: int = 0  # to reconcile with Twilio before anything else
+    uncertain_calls: int = 0  # the same for calls (Twilio's call list)
     text_change: TextChange | None = None
     taken_over: Lease | None = None
     made_uncertain: int = 0  # rows a dead sender left in flight
+
+    @property
+    def to_reconcile(self) -> int:
+        """Uncertain messages looked up at Twilio first: each is sent at most once more."""
+        return self.uncertain_sms + self.uncertain_calls
 
     def count(self, decision: Decision, channel: str | None = None) -> int:
         return sum(n for (c, d), n in self.decisions.items() if d == decision.value and channel in (None, c))
@@ -103,8 +113,9 @@ class SendOutcome:
     plan: str
     counts: dict[tuple[str, str, str], int]  # (channel, locale, state) → n, from the ledger
     dispatch: DispatchResult
-    reconciled: Counter[str] = field(default_factory=Counter)  # found / resend / unknown
+    reconciled: Counter[str] = field(default_factory=Counter)  # found / resend / unknown, and per channel
     permanent_failures: int = 0
+    exercise: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """The outcome for tools (``send --format json``): counts per channel and state, and the next steps."""
@@ -112,7 +123,8 @@ class SendOutcome:
         for (channel, _, state), count in sorted(self.counts.items()):
             by_channel.setdefault(channel, {})
             by_channel[channel][state] = by_channel[channel].get(state, 0) + count
-        return {"campaign": self.campaign, "plan": self.plan, "counts": by_channel, "complete": self.complete,
+        return {"campaign": self.campaign, "plan": self.plan, "exercise": self.exercise, "counts": by_channel,
+                "complete": self.complete,
                 "rejected": self.permanent_failures, "aborted": str(self.dispatch.aborted or "") or None,
                 "interrupted": self.dispatch.interrupted, "next_steps": next_steps(self)}
 
@@ -174,11 +186,15 @@ class PlanSend:
         self.policy = ClaimPolicy(now=self.policy.now, text_version=self.plan.text_version,
                                   resend_uncertain=self.options.resend_uncertain, text_choice=choice)
         preparation.decisions = self._decisions()
-        preparation.uncertain_sms = sum(1 for _ in self.ledger.rows(self.campaign, states=("uncertain",),
-                                                                    channel="sms"))
-        if choice is TextChoice.RESEND:
-            preparation.uncertain_sms = 0  # the correction goes to them anyway
+        if choice is not TextChoice.RESEND:  # a correction goes to them anyway: nothing to look up
+            preparation.uncertain_sms = self._uncertain("sms")
+            preparation.uncertain_calls = self._uncertain("voice")
         return preparation
+
+    def _uncertain(self, channel: str) -> int:
+        if channel not in self.plan.channels:
+            return 0
+        return sum(1 for _ in self.ledger.rows(self.campaign, states=("uncertain",), channel=channel))
 
     def _decisions(self) -> Counter[tuple[str, str]]:
         """What happens to each planned message; a first send with nothing deferred needs no look-up."""
@@ -217,11 +233,12 @@ class PlanSend:
             rehearsal_at = dt.datetime.fromisoformat(thawed.snapshot.at) if thawed.snapshot.rehearsal else None
             async with make_http_client(max_connections=max(settings.concurrency.values(), default=100)) as http:
                 context = ChannelContext(playbook, self.plan.notice, http, self.options.environ, at=rehearsal_at,
-                                         planned_at=dt.datetime.fromisoformat(thawed.snapshot.at))
+                                         planned_at=dt.datetime.fromisoformat(thawed.snapshot.at),
+                                         exercise=self.plan.exercise or thawed.snapshot.exercise)
                 channels = {name: create_channel(name, context) for name in self.plan.channels}
                 reconciled = Counter[str]()
                 if self.policy.text_choice is not TextChoice.RESEND:
-                    reconciled = await self._reconcile(channels.get("sms"))
+                    reconciled = await self._reconcile(channels)
                 dispatcher = Dispatcher(self.ledger, self.campaign, channels, settings, holder=self.holder,
                                         on_progress=on_progress, on_suppress=self._suppress, stop=stop)
                 try:
@@ -230,7 +247,8 @@ class PlanSend:
                     for channel in channels.values():
                         await channel.aclose()
         self.ledger.flush()
-        outcome = SendOutcome(self.campaign, self.plan.id, self.ledger.counts(self.campaign), result, reconciled)
+        outcome = SendOutcome(self.campaign, self.plan.id, self.ledger.counts(self.campaign), result, reconciled,
+                              exercise=self.plan.exercise)
         outcome.permanent_failures = sum(
             1 for row in self.ledger.rows(self.campaign, states=("failed",)) if row.permanent)
         return outcome
@@ -244,29 +262,29 @@ class PlanSend:
             for claim in claims:
                 yield thawed.message(claim.row)
 
-    async def _reconcile(self, sms: Channel | None) -> Counter[str]:
-        """Ask Twilio about every SMS a previous run left uncertain: found → accepted, else → resend."""
+    async def _reconcile(self, channels: Mapping[str, Channel]) -> Counter[str]:
+        """Ask Twilio about every SMS and call a previous run left uncertain: found → accepted, else → resend."""
         counts: Counter[str] = Counter()
-        if sms is None:
-            return counts
-        rows = list(self.ledger.rows(self.campaign, states=("uncertain",), channel="sms"))
+        rows = [(channels[name], row) for name in RECONCILED_CHANNELS if name in channels
+                for row in self.ledger.rows(self.campaign, states=("uncertain",), channel=name)]
         semaphore = asyncio.Semaphore(RECONCILE_CONCURRENCY)
 
-        async def check(row: Row) -> None:
+        async def check(channel: Channel, row: Row) -> None:
             async with semaphore:
-                counts[await self._reconcile_one(sms, row)] += 1
+                counts[await self._reconcile_one(channel, row)] += 1
+                counts[row.channel] += 1
 
-        await asyncio.gather(*(check(row) for row in rows))
+        await asyncio.gather(*(check(channel, row) for channel, row in rows))
         return counts
 
-    async def _reconcile_one(self, sms: Channel, row: Row) -> str:
+    async def _reconcile_one(self, channel: Channel, row: Row) -> str:
         since = dt.datetime.fromisoformat(row.last_attempt_at) if row.last_attempt_at else dt.datetime.min
         body = BodyFingerprint(row.body) if row.body else None
-        if body is None:
+        if body is None and RECONCILED_CHANNELS[row.channel]:
             return "unknown"  # no fingerprint: cannot tell, so never resend blindly
-        message = Message(f"sms:{row.address}", row.recipient_id, row.address, row.locale, body)
+        message = Message(f"{row.recipient_id}/{row.channel}", row.recipient_id, row.address, row.locale, body)
         try:
-            sid = await sms.find_sent(message, since.replace(tzinfo=since.tzinfo or dt.UTC))
+            sid = await channel.find_sent(message, since.replace(tzinfo=since.tzinfo or dt.UTC))
         except ProviderRejected:
             raise
         except ProviderError:
@@ -294,9 +312,15 @@ def next_steps(outcome: SendOutcome) -> list[str]:
         steps.append(f"Stopped by Ctrl-C. Resume where it stopped with: {resume} (or run the same command again).")
     if outcome.reconciled:
         found, resend, unknown = (outcome.reconciled[k] for k in ("found", "resend", "unknown"))
-        steps.append(f"Checked {found + resend + unknown} uncertain SMS with Twilio: {found} had gone out, "
+        what = " and ".join(word for name, word in (("sms", "SMS"), ("voice", "calls")) if outcome.reconciled[name])
+        steps.append(f"Checked {found + resend + unknown} uncertain {what} with Twilio: {found} had gone out, "
                      f"{resend} had not (sent now), {unknown} could not be checked (still uncertain).")
     uncertain_sms, uncertain_email = outcome.total("uncertain", "sms"), outcome.total("uncertain", "email")
+    uncertain_calls = outcome.total("uncertain", "voice")
+    if uncertain_calls:
+        steps.append(f"{uncertain_calls:,} calls are uncertain (no answer from Twilio). Resume with: {resume} "
+                     "(or run the same command again): it checks Twilio's call list and calls again only those "
+                     "that were not placed.")
     if uncertain_sms:
         steps.append(f"{uncertain_sms:,} SMS are uncertain (no answer from Twilio). Resume with: {resume} "
                      "(or run the same command again): it checks with Twilio and resends only those that did not "
@@ -311,7 +335,10 @@ def next_steps(outcome: SendOutcome) -> list[str]:
         steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Resume with: {resume} "
                      "(or run the same command again).")
     if outcome.total("deferred"):
-        steps.append(f"{outcome.total('deferred'):,} SMS wait for the end of the recipients' quiet hours. "
+        sms, calls = outcome.total("deferred", "sms"), outcome.total("deferred", "voice")
+        waiting = " and ".join([f"{sms:,} SMS"] * bool(sms) + [f"{calls:,} calls"] * bool(calls)) or \
+            f"{outcome.total('deferred'):,} messages"
+        steps.append(f"{waiting} wait for the end of the recipients' quiet hours. "
                      f"Run {resume} after that (e.g. from cron) to send them.")
     if outcome.permanent_failures:
         steps.append(f"{outcome.permanent_failures:,} messages were rejected by the provider for good. "

@@ -84,6 +84,7 @@ class ChannelContext:
     environ: Mapping[str, str]
     at: dt.datetime | None = None
     planned_at: dt.datetime | None = None  # the plan's moment: an expiry written as a duration counts from it
+    exercise: bool = False  # an exercise's send: e-mail may go to SendGrid's sandbox (exercise.sendgrid_sandbox)
 
 
 class ProviderRejected(ProviderError):

@@ -10,6 +10,9 @@ neither shares our connection pool nor can be mocked with respx).
 What SendGrid's answers mean here (see ``docs`` and ``/work/shared/facts.md``):
 
 * 202: queued; every message of the request gets the ``X-Message-Id``.
+* 200: sandbox mode (``mail_settings.sandbox_mode.enable``, an exercise with
+  ``exercise.sendgrid_sandbox: true``): validated, nothing sent — accepted here
+  only when this channel asked for the sandbox, else uncertain.
 * 400: SendGrid validated the request and sent nothing. Errors that point at
   particular personalizations reject those recipients and leave the others
   safe to retry; any other 400 rejects the whole request.
@@ -42,9 +45,11 @@ from sendgrid.helpers.mail import (
     GroupId,
     HtmlContent,
     Mail,
+    MailSettings,
     Personalization,
     PlainTextContent,
     ReplyTo,
+    SandBoxMode,
     Subject,
     To,
 )
@@ -84,6 +89,7 @@ class SendGridEmail:
         *,
         category: str,
         environ: Mapping[str, str] = os.environ,
+        sandbox: bool = False,
     ) -> None:
         key = (environ.get(API_KEY_VARIABLE) or "").strip()
         if not key:
@@ -93,12 +99,13 @@ class SendGridEmail:
         self._settings = settings
         self._http = http
         self._category = category
+        self.sandbox = sandbox  # SendGrid validates every request and delivers nothing (an exercise)
         self._key = key
         self._headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
         self.url = _base_url(environ, settings.region) + SEND_PATH
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self.url!r}, category={self._category!r})"
+        return f"{type(self).__name__}(url={self.url!r}, category={self._category!r}, sandbox={self.sandbox!r})"
 
     # -- Channel -----------------------------------------------------------
 
@@ -183,6 +190,10 @@ class SendGridEmail:
         mail.add_category(Category(self._category))
         if settings.unsubscribe_group is not None:
             mail.asm = Asm(GroupId(settings.unsubscribe_group))
+        if self.sandbox:
+            mail_settings = MailSettings()
+            mail_settings.sandbox_mode = SandBoxMode(True)
+            mail.mail_settings = mail_settings
         for message in messages:
             personalization = Personalization()
             personalization.add_to(_email(To, message.address.strip()))
@@ -213,6 +224,9 @@ class SendGridEmail:
         count = len(messages)
         if status == 202:
             return [SendResult(Outcome.ACCEPTED, provider_id=response.headers.get("X-Message-Id"))] * count
+        if status == 200 and self.sandbox:
+            return [SendResult(Outcome.ACCEPTED, code="sandbox",
+                               reason="SendGrid sandbox mode: validated and accepted, not delivered")] * count
         errors = _errors(response)
         if status == 401:
             raise ProviderRejected(self._scrub(
@@ -399,4 +413,7 @@ def create(context: ChannelContext) -> SendGridEmail:
     settings = context.playbook.providers.email
     if settings is None:
         raise ProviderRejected("the playbook has no 'providers: email' section")
-    return SendGridEmail(settings, context.http, category=context.notice_id, environ=context.environ)
+    exercise = context.playbook.exercise
+    sandbox = context.exercise and exercise is not None and exercise.sendgrid_sandbox
+    return SendGridEmail(settings, context.http, category=context.notice_id, environ=context.environ,
+                         sandbox=sandbox)

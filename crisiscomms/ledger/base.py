@@ -371,3 +371,22 @@ class Ledger(Protocol):
     def add_stop(self, numbers: Iterable[str], source: str) -> int: ...
     def stop_numbers(self) -> Iterator[str]: ...
     def import_stop_file(self, path: str, digest: str, numbers: Sequence[str]) -> StopImport: ...
+
+    # timings (the exercise report)
+    def channel_times(self, campaign: str) -> list[ChannelTimes]: ...
+
+
+# -- timings (added for the exercise report) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelTimes:
+    """One channel of a campaign as the ledger saw it: its rows by state, when its first request left, when
+    its last message was accepted, and the delivery receipts (``delivery_state``) where the ledger has them."""
+
+    channel: str
+    states: dict[str, int]  # state → rows; a permanent failure counts as "rejected"
+    first_request_at: str | None  # the earliest in-flight mark or attempt (ISO 8601, UTC)
+    last_accepted_at: str | None  # the latest accepted attempt
+    deliveries: dict[str, int] | None = None  # delivery_state → rows; None: this ledger keeps no receipts
+

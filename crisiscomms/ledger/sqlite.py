@@ -24,6 +24,7 @@ from .base import (
     STALE_AFTER_SECONDS,
     CampaignBusy,
     CampaignInfo,
+    ChannelTimes,
     Claim,
     ClaimPolicy,
     Decision,
@@ -454,6 +455,46 @@ class SqliteLedger:
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self.db.execute("ROLLBACK")
+
+    # -- timings (added for the exercise report) --------------------------------------------------------------
+
+    def channel_times(self, campaign: str) -> list[ChannelTimes]:
+        """Per channel: rows by state, the first request and the last accepted attempt, and receipts."""
+        states: dict[str, dict[str, int]] = {}
+        for channel, state, permanent, count in self.db.execute(
+                "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
+                (campaign,)):
+            name = "rejected" if state == "failed" and permanent else str(state)
+            per_channel = states.setdefault(str(channel), {})
+            per_channel[name] = per_channel.get(name, 0) + int(count)
+        first = self._earliest_requests(campaign)
+        last = {str(c): str(at) for c, at in self.db.execute(
+            "SELECT channel, MAX(at) FROM attempts WHERE campaign = ? AND outcome = 'accepted' GROUP BY 1",
+            (campaign,))}
+        deliveries = self._delivery_states(campaign)
+        return [ChannelTimes(channel, counts, first.get(channel), last.get(channel),
+                             None if deliveries is None else deliveries.get(channel))  # None: no receipt yet
+                for channel, counts in sorted(states.items())]
+
+    def _earliest_requests(self, campaign: str) -> dict[str, str]:
+        earliest: dict[str, str] = {}
+        for sql in ("SELECT channel, MIN(last_attempt_at) FROM messages WHERE campaign = ? GROUP BY 1",
+                    "SELECT channel, MIN(at) FROM attempts WHERE campaign = ? GROUP BY 1"):
+            for channel, at in self.db.execute(sql, (campaign,)):
+                if at is not None and (str(channel) not in earliest or str(at) < earliest[str(channel)]):
+                    earliest[str(channel)] = str(at)
+        return earliest
+
+    def _delivery_states(self, campaign: str) -> dict[str, dict[str, int]] | None:
+        """``messages.delivery_state`` by channel, when the ledger has the column (delivery receipts)."""
+        if not any(row[1] == "delivery_state" for row in self.db.execute("PRAGMA table_info(messages)")):
+            return None
+        found: dict[str, dict[str, int]] = {}
+        for channel, state, count in self.db.execute(
+                "SELECT channel, delivery_state, COUNT(*) FROM messages WHERE campaign = ? "
+                "AND delivery_state IS NOT NULL GROUP BY 1, 2", (campaign,)):
+            found.setdefault(str(channel), {})[str(state)] = int(count)
+        return found
 
 
 class _SqlitePlanWriter:

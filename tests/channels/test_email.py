@@ -440,3 +440,24 @@ def test_standin_rate_cap_gives_retry_after() -> None:
     assert results[0].outcome is Outcome.ACCEPTED
     assert results[1].outcome is Outcome.RETRY and results[1].code == "429"
     assert results[1].retry_after is not None and 0 <= results[1].retry_after <= 2.5
+
+
+def test_sandbox_mode_is_asked_for_and_its_200_is_accepted(mock: respx.MockRouter) -> None:
+    route = mock.post(URL).mock(return_value=httpx.Response(200))
+
+    async def work() -> list[SendResult]:
+        async with make_http_client() as http:
+            channel = SendGridEmail(settings(), http, category="outage-solna", environ=ENV, sandbox=True)
+            return await channel.send(messages(2))
+
+    results = asyncio.run(work())
+    assert body_of(route.calls[0])["mail_settings"] == {"sandbox_mode": {"enable": True}}
+    assert results == [SendResult(Outcome.ACCEPTED, code="sandbox",
+                                  reason="SendGrid sandbox mode: validated and accepted, not delivered")] * 2
+
+
+def test_a_200_without_sandbox_mode_is_uncertain(mock: respx.MockRouter) -> None:
+    mock.post(URL).mock(return_value=httpx.Response(200))
+    results = send(messages(1))
+    assert results == [SendResult(Outcome.UNCERTAIN, code="200",
+                                  reason="unexpected answer HTTP 200 from SendGrid (expected 202)")]
