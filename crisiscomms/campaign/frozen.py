@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -179,13 +179,3 @@ def _document(view: dict[str, Any]) -> dict[str, Any]:
 
 def thaw(ledger: Ledger, plan_id: str) -> Thawed:
     return Thawed(Snapshot.from_json(ledger.plan_snapshot(plan_id)))
-
-
-def iter_plan(ledger: Ledger, plan_id: str, chunk: int = 1000) -> Iterator[PlanRow]:
-    after = -1
-    while True:
-        rows = ledger.plan_rows(plan_id, after_seq=after, limit=chunk)
-        if not rows:
-            return
-        yield from rows
-        after = rows[-1].seq

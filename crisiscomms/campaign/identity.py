@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from ..ledger.base import CampaignInfo, Holder
 from ..ledger.liveness import process_start, this_host
@@ -72,10 +71,3 @@ def operator(environ: Mapping[str, str]) -> str:
 def this_holder(environ: Mapping[str, str], plan: str = "") -> Holder:
     pid = os.getpid()
     return Holder(host=this_host(), pid=pid, operator=operator(environ), process_start=process_start(pid), plan=plan)
-
-
-def shown_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import re
 import sqlite3
-from collections.abc import Mapping
 from pathlib import Path
 
 from ..ledger import LedgerLocation, open_ledger
@@ -73,10 +72,3 @@ def stop_numbers_without_writing(location: LedgerLocation) -> tuple[str, ...]:
         with contextlib.suppress(OSError):
             numbers.update(_numbers_in(legacy)[1])
     return tuple(sorted(numbers))
-
-
-def environ_location(option: str | Path | None, environ: Mapping[str, str], *, playbook_ledger: str | None = None,
-                     playbook_dir: Path | None = None) -> LedgerLocation:
-    from ..ledger import resolve_location
-
-    return resolve_location(option, environ, playbook_ledger=playbook_ledger, playbook_dir=playbook_dir)
