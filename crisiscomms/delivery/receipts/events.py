@@ -52,7 +52,7 @@ __all__ = [
     "twilio_event",
 ]
 
-ReceiptChannel = Literal["sms", "email"]
+ReceiptChannel = Literal["sms", "email", "voice"]
 
 
 class DeliveryState(enum.StrEnum):
@@ -133,6 +133,8 @@ class DeliveryEvent:
             channel: ReceiptChannel
             if record["channel"] == "sms":
                 channel = "sms"
+            elif record["channel"] == "voice":
+                channel = "voice"
             elif record["channel"] == "email":
                 channel = "email"
             else:
@@ -219,6 +221,33 @@ def twilio_event(
     reason = TWILIO_REASONS.get(code or "") or error_message or ("canceled" if status == "canceled" else None)
     return DeliveryEvent("sms", sid, state, status, f"{sid}:{status}:{code or ''}", code=code, reason=reason,
                          occurred_at=occurred_at)
+
+
+#: A call's status (Twilio's status callback of Calls): completed is the call taken, the others are not.
+_CALL_STATES = {
+    "queued": DeliveryState.SENT, "initiated": DeliveryState.SENT, "ringing": DeliveryState.SENT,
+    "in-progress": DeliveryState.SENT, "completed": DeliveryState.DELIVERED,
+    "busy": DeliveryState.UNDELIVERED, "no-answer": DeliveryState.UNDELIVERED,
+    "failed": DeliveryState.FAILED, "canceled": DeliveryState.FAILED,
+}
+_CALL_REASONS = {"busy": "the line was busy", "no-answer": "nobody answered", "canceled": "canceled",
+                 "failed": "the call could not be placed"}
+
+
+def twilio_call_event(fields: Mapping[str, str], *, occurred_at: dt.datetime | None = None) -> DeliveryEvent:
+    """The event of one Twilio call status callback: ``CallSid`` and ``CallStatus`` are required."""
+    sid = fields.get("CallSid") or ""
+    if len(sid) != 34 or not sid.startswith("CA") or not set(sid[2:]) <= _SID_CHARS:
+        raise MalformedReceipt("CallSid is missing or not a Twilio call sid")
+    status = (fields.get("CallStatus") or "").strip().lower()
+    state = _CALL_STATES.get(status)
+    if state is None:
+        raise MalformedReceipt("CallStatus is missing or not a Twilio call status")
+    code = (fields.get("ErrorCode") or "").strip() or None
+    if code is not None and not (code.isdigit() and len(code) <= 6):
+        raise MalformedReceipt("ErrorCode is not a Twilio error code")
+    return DeliveryEvent("voice", sid, state, status, f"{sid}:{status}:{code or ''}", code=code,
+                         reason=_CALL_REASONS.get(status), occurred_at=occurred_at)
 
 
 # --------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from ...errors import CrisisCommsError, UsageError
 from ...safetext import visible
-from .events import DeliveryEvent, MalformedReceipt, sendgrid_event, twilio_event
+from .events import DeliveryEvent, MalformedReceipt, sendgrid_event, twilio_call_event, twilio_event
 from .store import AppliedCounts, ReceiptStore
 
 __all__ = [
@@ -68,6 +68,7 @@ SIGNATURE_SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 SENDGRID_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 SENDGRID_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 TWILIO_PATH = "/twilio/status"
+TWILIO_CALL_PATH = "/twilio/call-status"  # providers.voice.status_callback
 SENDGRID_PATH = "/sendgrid/events"
 
 #: A status callback is a handful of short form fields; 16 KiB is generous.
@@ -103,7 +104,8 @@ class ServerConfig:
     @property
     def endpoints(self) -> list[str]:
         """The endpoints that can accept anything with this configuration."""
-        return [path for path, on in ((TWILIO_PATH, self.twilio_token), (SENDGRID_PATH, self.sendgrid_key)) if on]
+        return [path for path, on in ((TWILIO_PATH, self.twilio_token), (TWILIO_CALL_PATH, self.twilio_token),
+                                      (SENDGRID_PATH, self.sendgrid_key)) if on]
 
 
 def check_public_url(value: str) -> str:
@@ -210,6 +212,7 @@ class ReceiptServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=max(self.config.max_twilio_bytes, self.config.max_sendgrid_bytes))
         app.router.add_post(TWILIO_PATH, self._twilio)
+        app.router.add_post(TWILIO_CALL_PATH, self._twilio_calls)
         app.router.add_post(SENDGRID_PATH, self._sendgrid)
         app.router.add_get("/health", _health)
         return app
@@ -234,6 +237,9 @@ class ReceiptServer:
 
     async def _twilio(self, request: web.Request) -> web.Response:
         return await self._handle("twilio", request, self._twilio_events)
+
+    async def _twilio_calls(self, request: web.Request) -> web.Response:
+        return await self._handle("twilio", request, self._twilio_call_events)
 
     async def _sendgrid(self, request: web.Request) -> web.Response:
         return await self._handle("sendgrid", request, self._sendgrid_events)
@@ -264,6 +270,20 @@ class ReceiptServer:
                 self.stats[f"{provider}.events.{name}"] += value
 
     async def _twilio_events(self, request: web.Request) -> list[DeliveryEvent]:
+        params = await self._verified_twilio_form(request)
+        try:
+            return [twilio_event({name: params.getone(name) for name in params})]
+        except MalformedReceipt as error:
+            raise _Refused(400, f"malformed: {error}") from None
+
+    async def _twilio_call_events(self, request: web.Request) -> list[DeliveryEvent]:
+        params = await self._verified_twilio_form(request)
+        try:
+            return [twilio_call_event({name: params.getone(name) for name in params})]
+        except MalformedReceipt as error:
+            raise _Refused(400, f"malformed: {error}") from None
+
+    async def _verified_twilio_form(self, request: web.Request) -> MultiDict[str]:
         token = self.config.twilio_token
         body = await _bounded_body(request, self.config.max_twilio_bytes)
         if token is None:
@@ -276,10 +296,7 @@ class ReceiptServer:
         algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
         if not RequestValidator(token).validate(url, params, signature, algorithm):
             raise _Refused(403, "forged: the signature does not match (check --public-url and TWILIO_AUTH_TOKEN)")
-        try:
-            return [twilio_event({name: params.getone(name) for name in params})]
-        except MalformedReceipt as error:
-            raise _Refused(400, f"malformed: {error}") from None
+        return params
 
     async def _sendgrid_events(self, request: web.Request) -> list[DeliveryEvent]:
         key = self.config.sendgrid_key

@@ -93,10 +93,10 @@ class SqliteReceiptStore:
 
     def _row_for(self, event: DeliveryEvent) -> ReceiptRow | None:
         db = self.ledger.db
-        if event.channel == "sms":
+        if event.channel in ("sms", "voice"):
             found = db.execute("SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
-                               "WHERE channel = 'sms' AND provider_id = ? LIMIT 1",
-                               (event.provider_id or "",)).fetchone()
+                               "WHERE channel = ? AND provider_id = ? LIMIT 1",
+                               (event.channel, event.provider_id or "")).fetchone()
         elif event.campaign and event.recipient:
             found = db.execute("SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
                                "INDEXED BY messages_recipient "  # SQLite would walk every e-mail row of the campaign
@@ -133,7 +133,8 @@ class SqliteReceiptStore:
     def _merge_waiting(self) -> int:
         db = self.ledger.db
         ready = db.execute("SELECT w.provider_id, w.event_id, w.record FROM receipt_waiting w JOIN messages m "
-                           "ON m.channel = 'sms' AND m.provider_id = w.provider_id ORDER BY w.received_at").fetchall()
+                           "ON m.channel IN ('sms', 'voice') AND m.provider_id = w.provider_id "
+                           "ORDER BY w.received_at").fetchall()
         applied = 0
         for provider_id, event_id, record in ready:
             event = DeliveryEvent.from_record(json.loads(record))

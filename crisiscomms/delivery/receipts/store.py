@@ -142,7 +142,8 @@ def decide(event: DeliveryEvent, row: ReceiptRow | None, *, seen: bool) -> tuple
     if seen:
         return Disposition.DUPLICATE, None
     if row is None:
-        return (Disposition.WAITING if event.channel == "sms" and event.provider_id else Disposition.UNMATCHED), None
+        by_sid = event.channel in ("sms", "voice") and event.provider_id
+        return (Disposition.WAITING if by_sid else Disposition.UNMATCHED), None
     if event.channel == "email" and not _same_email(row.provider_id, event.provider_id):
         return Disposition.UNMATCHED, None
     merged = merge(row.receipt, event)
@@ -194,7 +195,7 @@ class MemoryReceiptStore:
         Returns how many waiting events were applied."""
         row = self.rows[key]
         self.rows[key] = ReceiptRow(key, provider_id, row.receipt)
-        if key.channel != "sms":
+        if key.channel not in ("sms", "voice"):
             return 0
         self._by_sid[provider_id] = key
         waiting = self._waiting.pop(provider_id, [])
@@ -249,7 +250,7 @@ class MemoryReceiptStore:
     # -- internals ------------------------------------------------------------
 
     def _row_for(self, event: DeliveryEvent) -> ReceiptRow | None:
-        if event.channel == "sms":
+        if event.channel in ("sms", "voice"):
             key = self._by_sid.get(event.provider_id or "")
         elif event.campaign and event.recipient:
             key = RowKey(event.campaign, "email", event.recipient)

@@ -205,5 +205,6 @@ def test_serve_receives_until_interrupted_and_prints_what_it_counted(capsys: pyt
     asyncio.run(main())
     assert store.states()[key] == "delivered"
     err = capsys.readouterr().err
-    assert f"Receiving delivery receipts on http://127.0.0.1:{port} (public: {url}). Ctrl-C stops." in err
+    assert (f"Receiving delivery receipts on http://127.0.0.1:{port} (public: {url}, "
+            f"http://127.0.0.1:{port}/twilio/call-status). Ctrl-C stops.") in err
     assert "Stopped. twilio: requests 1, accepted 1, events applied 1\n" in err

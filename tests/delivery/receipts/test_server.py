@@ -306,7 +306,7 @@ def test_the_config_repr_shows_no_secret() -> None:
     config = ServerConfig.from_environ("https://x", {"TWILIO_AUTH_TOKEN": TOKEN,
                                                      "SENDGRID_WEBHOOK_PUBLIC_KEY": SIGNER.public_key})
     assert TOKEN not in repr(config)
-    assert config.endpoints == ["/twilio/status", "/sendgrid/events"]
+    assert config.endpoints == ["/twilio/status", "/twilio/call-status", "/sendgrid/events"]
 
 
 # -- a flood --------------------------------------------------------------------------------------
@@ -377,3 +377,35 @@ def test_refusals_are_logged_at_most_once_per_kind_and_second(caplog: pytest.Log
         "receipts: refused POST /twilio/status\\x1b[2J from 10.0.0.1 with 403: stale: old",
         "receipts: refused POST /twilio/status\\x1b[2J from 10.0.0.1 with 403: forged: no (+49 more in the last second)",
     ]
+
+
+# -- calls ----------------------------------------------------------------------------------------
+
+CALL_SID = "CA" + "3c" * 16
+
+
+def test_call_status_callbacks_are_verified_and_end_in_the_right_state() -> None:
+    async def test(h: Harness) -> None:
+        call_row = h.store.add_row("c1", "voice", "r2", CALL_SID)
+        url = h.server.config.public_url + "/twilio/call-status"
+
+        async def post(params: dict[str, str], *, signed: bool = True) -> int:
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            if signed:
+                headers["X-Twilio-Signature"] = twilio_signature(TOKEN, url, params)
+            async with h.http.post(h.server.url + "/twilio/call-status", data=urlencode(params).encode(),
+                                   headers=headers) as response:
+                return response.status
+
+        busy = {"CallSid": CALL_SID, "CallStatus": "busy", "AccountSid": "AC" + "1" * 32, "To": "+4685550000"}
+        assert await post(busy, signed=False) == 403
+        assert h.store.states()[call_row] is None
+        assert await post(busy) == 200
+        assert h.store.states()[call_row] == "undelivered"
+        receipt = h.store.receipt(call_row)
+        assert receipt is not None and receipt.reason == "the line was busy"
+        assert await post({**busy, "CallStatus": "ringing"}) == 200  # late and lower: the final state stays
+        assert h.store.states()[call_row] == "undelivered"
+        assert await post({**busy, "CallSid": "SM" + "3c" * 16}) == 400
+
+    run(test)
