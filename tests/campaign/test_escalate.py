@@ -141,3 +141,25 @@ def test_pushed_receipts_reach_the_ledger_through_receipts_serve(project: Path, 
     rows = {row["address"]: row["delivery"] for row in (json.loads(line) for line in
             run_cli("report", "--format", "json", "--unmasked").stdout.splitlines()) if row["channel"] == "sms"}
     assert rows == by_address, err[-2000:]
+
+
+def test_an_undelivered_sms_can_escalate_to_a_call_once(project: Path, standin: Standin) -> None:
+    for locale in ("en", "sv"):
+        (project / "templates" / "outage" / locale / "voice.txt").write_text(
+            "This is {{ org.name }}. Power cut in {{ vars.area }}.\n", encoding="utf-8")
+    playbook = project / PLAYBOOK
+    text = playbook.read_text(encoding="utf-8").replace("escalate: {sms: email}", "escalate: {sms: voice}")
+    text = text.replace("  banner:\n    path: ../out/banner.json\n",
+                        '  banner:\n    path: ../out/banner.json\n  voice:\n    from: "+46 8 123 456 78"\n')
+    playbook.write_text(text, encoding="utf-8")
+    standin.receipts.configure(enabled=True, undelivered_share=0.3, failed_share=0.0, seed=2)
+    assert send().code == 0
+    finals = standin.receipts.final_states()["sms"]
+    not_delivered = sorted(record.to for record in standin.sms if finals[record.sid] != "delivered")
+    assert not_delivered
+    assert run_cli("receipts", "pull").code == 0
+    first = run_cli("escalate", "--campaign", "testbolaget/outage", "--yes")
+    assert first.code == 0, first.stdout + first.stderr
+    assert run_cli("escalate", "--campaign", "testbolaget/outage", "--yes").code == 0
+    assert_exactly_once(standin.call_count_by_to(), not_delivered, "calls to the undelivered")
+    assert len(standin.sms) == PEOPLE
