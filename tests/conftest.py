@@ -9,6 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from crisiscomms.cli import main
+from crisiscomms.testing.standin import (
+    DEFAULT_SENDGRID_KEY,
+    DEFAULT_TWILIO_SID,
+    DEFAULT_TWILIO_TOKEN,
+    Standin,
+    StandinConfig,
+    standin_in_thread,
+)
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -54,3 +62,17 @@ def private_ledger_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.delenv("CRISISCOMMS_LEDGER", raising=False)
     monkeypatch.delenv("CRISISCOMMS_OPERATOR", raising=False)
     return state
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
+    """The provider stand-in in a thread of this process, and the environment of a real send pointing at it.
+
+    (The fault, bad-input and security suites have their own, in their conftest.)"""
+    with standin_in_thread(StandinConfig()) as server:
+        monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", server.twilio_url)
+        monkeypatch.setenv("CRISISCOMMS_SENDGRID_URL", server.sendgrid_url)
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
+        monkeypatch.setenv("SENDGRID_API_KEY", DEFAULT_SENDGRID_KEY)
+        yield server

@@ -7,36 +7,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crisiscomms.ledger import resolve_location
 from crisiscomms.testing.standin import (
-    DEFAULT_SENDGRID_KEY,
-    DEFAULT_TWILIO_SID,
-    DEFAULT_TWILIO_TOKEN,
     Standin,
-    StandinConfig,
-    standin_in_thread,
 )
 
 from .campaign.test_exercise_send import AT, write_project
 from .conftest import Result, run_cli
 
 EXERCISE_CAMPAIGN = "testbolaget/outage#exercise"
-
-
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
-    with standin_in_thread(StandinConfig()) as server:
-        monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", server.twilio_url)
-        monkeypatch.setenv("CRISISCOMMS_SENDGRID_URL", server.sendgrid_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
-        monkeypatch.setenv("SENDGRID_API_KEY", DEFAULT_SENDGRID_KEY)
-        yield server
 
 
 @pytest.fixture

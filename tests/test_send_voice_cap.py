@@ -4,36 +4,19 @@ the CAP file is written and valid, and a resume places no call twice."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from crisiscomms.testing.standin import (
-    DEFAULT_SENDGRID_KEY,
-    DEFAULT_TWILIO_SID,
-    DEFAULT_TWILIO_TOKEN,
     Standin,
-    StandinConfig,
-    standin_in_thread,
 )
 
 from .conftest import DATA, Result, run_cli
 
 AT = "2026-11-25T12:00+01:00"
 SCHEMA = etree.XMLSchema(etree.parse(str(DATA / "cap" / "CAP-v1.2.xsd")))
-
-
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
-    with standin_in_thread(StandinConfig()) as server:
-        monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", server.twilio_url)
-        monkeypatch.setenv("CRISISCOMMS_SENDGRID_URL", server.sendgrid_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
-        monkeypatch.setenv("SENDGRID_API_KEY", DEFAULT_SENDGRID_KEY)
-        yield server
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,27 +21,13 @@ from crisiscomms.plan import Planner, PlanRequest
 from crisiscomms.session import open_notice
 from crisiscomms.testing.standin import (
     DEFAULT_SENDGRID_KEY,
-    DEFAULT_TWILIO_SID,
     DEFAULT_TWILIO_TOKEN,
     Standin,
-    StandinConfig,
-    standin_in_thread,
 )
 
 from .conftest import DATA, Result, run_cli
 
 AT = "2026-11-25T12:00+01:00"
-
-
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
-    with standin_in_thread(StandinConfig()) as server:
-        monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", server.twilio_url)
-        monkeypatch.setenv("CRISISCOMMS_SENDGRID_URL", server.sendgrid_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
-        monkeypatch.setenv("SENDGRID_API_KEY", DEFAULT_SENDGRID_KEY)
-        yield server
 
 
 @pytest.fixture

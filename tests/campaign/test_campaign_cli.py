@@ -31,7 +31,6 @@ from ..faults.conftest import (
     start,
     wait_for_requests,
 )
-from ..test_sending import standin as standin
 
 PLAYBOOK = "playbooks/p.yaml"
 

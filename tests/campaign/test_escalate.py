@@ -13,7 +13,6 @@ from crisiscomms.testing.standin import Standin
 
 from ..conftest import Result, run_cli
 from ..faults.conftest import AT, assert_exactly_once, email, make_project, phone
-from ..test_sending import standin as standin
 
 PLAYBOOK = "playbooks/p.yaml"
 PEOPLE = 40

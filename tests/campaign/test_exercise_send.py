@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,7 @@ from lxml import etree
 
 from crisiscomms.ledger import open_ledger, resolve_location
 from crisiscomms.testing.standin import (
-    DEFAULT_SENDGRID_KEY,
-    DEFAULT_TWILIO_SID,
-    DEFAULT_TWILIO_TOKEN,
     Standin,
-    StandinConfig,
-    standin_in_thread,
 )
 
 from ..conftest import DATA, Result, run_cli
@@ -37,17 +31,6 @@ EXERCISE = f"""exercise:
   banner_path: ../site/exercise/banner.json
   cap_path: ../site/exercise/cap.xml
 """
-
-
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
-    with standin_in_thread(StandinConfig()) as server:
-        monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", server.twilio_url)
-        monkeypatch.setenv("CRISISCOMMS_SENDGRID_URL", server.sendgrid_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
-        monkeypatch.setenv("SENDGRID_API_KEY", DEFAULT_SENDGRID_KEY)
-        yield server
 
 
 def write_project(root: Path, exercise: str = EXERCISE) -> Path:

@@ -4,35 +4,18 @@ list before a resume — found: not called again; not found: called exactly once
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crisiscomms.testing.standin import (
-    DEFAULT_SENDGRID_KEY,
-    DEFAULT_TWILIO_SID,
-    DEFAULT_TWILIO_TOKEN,
     Standin,
-    StandinConfig,
-    standin_in_thread,
 )
 
 from ..conftest import DATA, Result, run_cli
 
 AT = "2026-11-25T12:00+01:00"
 LANDLINES = ["+4685550000", "+4685550001", "+4685550002"]
-
-
-@pytest.fixture
-def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[Standin]:
-    with standin_in_thread(StandinConfig()) as server:
-        monkeypatch.setenv("CRISISCOMMS_TWILIO_URL", server.twilio_url)
-        monkeypatch.setenv("CRISISCOMMS_SENDGRID_URL", server.sendgrid_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", DEFAULT_TWILIO_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", DEFAULT_TWILIO_TOKEN)
-        monkeypatch.setenv("SENDGRID_API_KEY", DEFAULT_SENDGRID_KEY)
-        yield server
 
 
 @pytest.fixture
