@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..ledger.base import CampaignInfo, Ledger, NewPlan, PlanHeader, PlanRow, utc_iso
-from ..plan import CONTACT_KEY, PlanSummary
-from ..playbook import Escalation
+from ..plan import CONTACT_KEY, PlanSummary, quiet_hours_end
+from ..playbook import Escalation, quiet_window
 from .frozen import Snapshot, thaw
 
 ESCALATION_CHUNK = 5_000
@@ -51,6 +51,20 @@ class EscalationPlan:
                 "no_address": dict(sorted(self.no_address.items()))}
 
 
+def quiet_windows(ledger: Ledger, plan: PlanHeader) -> dict[str, tuple[int, int]]:
+    """Channel → the recipients' quiet hours for SMS and calls (none for a critical notice), as planned."""
+    playbook = Snapshot.from_json(ledger.plan_snapshot(plan.id)).playbook
+    if playbook["notices"][plan.notice].get("severity") == "critical":
+        return {}
+    windows: dict[str, tuple[int, int]] = {}
+    for channel in ("sms", "voice"):
+        settings = (playbook.get("providers") or {}).get(channel) or {}
+        window = quiet_window(settings.get("quiet_hours", "21:00-08:00"))
+        if window is not None:
+            windows[channel] = window
+    return windows
+
+
 def escalation_rules(ledger: Ledger, campaign: str) -> tuple[PlanHeader, Escalation]:
     """The campaign's newest plan and its notice's ``escalate`` rules (UsageError when it has none)."""
     plans = [plan for plan in ledger.plans(campaign) if not plan.id.startswith("esc")]
@@ -71,6 +85,7 @@ def find_escalations(ledger: Ledger, campaign: str, *, now: dt.datetime | None =
     moment = now or dt.datetime.now(dt.UTC)
     silent_since = utc_iso(moment - rules.after) if rules.after is not None else None
     plan = EscalationPlan(source, rules)
+    quiet = quiet_windows(ledger, source)
     seen: set[tuple[str, str]] = set()
     for primary in ("sms", "email", "voice"):
         fallback = rules.fallback(primary)
@@ -85,8 +100,10 @@ def find_escalations(ledger: Ledger, campaign: str, *, now: dt.datetime | None =
                 continue
             seen.add((fallback, address))
             plan.routes[(primary, fallback)] += 1
+            window = quiet.get(fallback)
+            wait = quiet_hours_end(moment, planned.timezone, window) if window else None  # no SMS or call at 3 a.m.
             plan.rows.append(PlanRow(len(plan.rows), fallback, str(address), planned.recipient_id, planned.line,
-                                     planned.locale, planned.timezone, None, planned.view))
+                                     planned.locale, planned.timezone, utc_iso(wait) if wait else None, planned.view))
     return plan
 
 

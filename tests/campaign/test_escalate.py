@@ -29,9 +29,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield root
 
 
-def send() -> Result:
+def send(*extra: str) -> Result:
     return run_cli("send", PLAYBOOK, "--notice", "outage", "--audience", "audience.csv", "--at", AT, "--yes",
-                   "--banner-out", "site/banner.json")
+                   "--banner-out", "site/banner.json", *extra)
 
 
 def report_rows() -> list[dict[str, object]]:
@@ -162,3 +162,32 @@ def test_an_undelivered_sms_can_escalate_to_a_call_once(project: Path, standin: 
     assert run_cli("escalate", "--campaign", "testbolaget/outage", "--yes").code == 0
     assert_exactly_once(standin.call_count_by_to(), not_delivered, "calls to the undelivered")
     assert len(standin.sms) == PEOPLE
+
+
+def test_escalated_calls_wait_for_the_end_of_the_recipients_quiet_hours(project: Path, standin: Standin) -> None:
+    import datetime as dt
+
+    from crisiscomms.campaign.escalate import find_escalations
+    from crisiscomms.ledger import open_ledger, resolve_location
+
+    for locale in ("en", "sv"):
+        (project / "templates" / "outage" / locale / "voice.txt").write_text(
+            "This is {{ org.name }}. Power cut in {{ vars.area }}.\n", encoding="utf-8")
+    playbook = project / PLAYBOOK
+    text = playbook.read_text(encoding="utf-8").replace("escalate: {sms: email}", "escalate: {sms: voice}")
+    text = text.replace("severity: critical", "severity: warning", 1)
+    text = text.replace("  banner:\n    path: ../out/banner.json\n",
+                        '  banner:\n    path: ../out/banner.json\n  voice:\n    from: "+46 8 123 456 78"\n')
+    playbook.write_text(text, encoding="utf-8")
+    standin.receipts.configure(enabled=True, undelivered_share=0.3, failed_share=0.0, seed=2)
+    assert send("--ignore-quiet-hours").code == 0
+    assert run_cli("receipts", "pull").code == 0
+    ledger = open_ledger(resolve_location(None, {}))
+    try:
+        night = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)  # 03:00 in Stockholm
+        found = find_escalations(ledger, "testbolaget/outage", now=night)
+        noon = find_escalations(ledger, "testbolaget/outage", now=night.replace(hour=11))
+    finally:
+        ledger.close()
+    assert found.rows and {row.not_before for row in found.rows} == {"2026-11-25T07:00:00+00:00"}  # 08:00 local
+    assert {row.not_before for row in noon.rows} == {None}
