@@ -191,3 +191,28 @@ def test_escalated_calls_wait_for_the_end_of_the_recipients_quiet_hours(project:
         ledger.close()
     assert found.rows and {row.not_before for row in found.rows} == {"2026-11-25T07:00:00+00:00"}  # 08:00 local
     assert {row.not_before for row in noon.rows} == {None}
+
+
+def test_two_operators_escalating_at_once_reach_each_person_once(project: Path, standin: Standin,
+                                                                 tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    standin.receipts.configure(enabled=True, undelivered_share=0.4, failed_share=0.0, seed=4)
+    assert send().code == 0
+    assert run_cli("receipts", "pull").code == 0
+    finals = standin.receipts.final_states()["sms"]
+    wanted = [email(i) for i in range(PEOPLE)
+              if finals[next(r.sid for r in standin.sms if r.to == phone(i))] != "delivered"]
+    standin.configure(latency=0.05)
+    command = [sys.executable, "-m", "crisiscomms", "escalate", "--campaign", "testbolaget/outage", "--yes"]
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    runs = [subprocess.Popen(command, cwd=folder, env=dict(os.environ), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for folder in (project, elsewhere)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    codes = sorted(run.returncode for run in runs)
+    assert codes in ([0, 0], [0, 75]), outputs  # the second either waits its turn out or is refused
+    assert_exactly_once(standin.email_count_by_to(), wanted, "two escalations at once")
+    assert len(standin.sms) == PEOPLE
