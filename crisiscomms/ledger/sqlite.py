@@ -579,12 +579,14 @@ def _is_stale(lease: Lease) -> bool:
 
 
 def _create_private(path: Path) -> None:
-    """Create the ledger file 0600 (and its folder 0700) before SQLite opens it."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    if not path.exists():
-        descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(descriptor)
+    """Create the ledger file 0600 (and its folder 0700) before SQLite opens it.
+
+    Two processes may create the same default ledger at the same moment: neither step fails if the other
+    process got there first.
+    """
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(descriptor)
 
 
 def _private_companions(path: Path) -> None:

@@ -67,6 +67,17 @@ def test_a_new_ledger_has_the_current_schema_version_and_is_private(tmp_path: Pa
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
 
+def test_a_ledger_folder_made_by_another_process_meanwhile_is_no_error(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two first sends at once both create the default ledger: the slower one must not fail with 'File exists'."""
+    path = tmp_path / "state" / "ledger.sqlite"
+    path.parent.mkdir(mode=0o700)
+    monkeypatch.setattr(Path, "exists", lambda self: False)  # as if the other process made it after our check
+    SqliteLedger.open(path).close()
+    monkeypatch.undo()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
 def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as db:
