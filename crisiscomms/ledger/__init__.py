@@ -24,6 +24,7 @@ from .base import (
     LeaseGrant,
     LeaseLost,
     Ledger,
+    LedgerUnavailable,
     NewPlan,
     Outcome,
     PlanHeader,
@@ -36,9 +37,9 @@ from .base import (
 from .sqlite import SqliteLedger, check_ledger_path
 
 __all__ = ["CampaignBusy", "CampaignInfo", "Claim", "ClaimPolicy", "Decision", "Holder", "Lease", "LeaseGrant",
-           "LeaseLost", "Ledger", "LedgerLocation", "NewPlan", "Outcome", "PlanHeader", "PlanRow", "Row",
-           "SkipRow", "SqliteLedger", "TextChoice", "check_ledger_path", "decide", "default_ledger_path",
-           "open_ledger", "resolve_location"]
+           "LeaseLost", "Ledger", "LedgerLocation", "LedgerUnavailable", "NewPlan", "Outcome", "PlanHeader",
+           "PlanRow", "Row", "SkipRow", "SqliteLedger", "TextChoice", "check_ledger_path", "decide",
+           "default_ledger_path", "open_ledger", "resolve_location"]
 
 ENV_VARIABLE = "CRISISCOMMS_LEDGER"
 

@@ -18,8 +18,10 @@ A ledger keeps, durably and for every machine that uses it:
 A row is marked ``in_flight`` durably *before* its request leaves; a row found
 in flight by the next holder of the lease may have been sent: it is uncertain.
 
-Backends live beside this module (``sqlite.py``; a shared PostgreSQL ledger is
-the next one). They know nothing of channels, templates or the CLI.
+Backends live beside this module: ``sqlite.py`` (one machine, one sender per
+campaign) and ``postgres.py`` (a team ledger shared by many machines, where
+several senders may *join* one campaign's dispatch and claim its rows in
+batches). They know nothing of channels, templates or the CLI.
 """
 
 from __future__ import annotations
@@ -303,6 +305,13 @@ class LeaseLost(LedgerError):
     """This sender's lease was taken over (it looked dead): it must stop at once."""
 
 
+class LedgerUnavailable(LedgerError):
+    """The ledger stopped answering mid-run (a database connection lost): stop dispatching at once.
+
+    Rows already marked in flight stay so in the ledger; the next run finds them uncertain and
+    reconciles them with the provider, so nothing is resent blindly when the ledger is back."""
+
+
 # -- the interface ---------------------------------------------------------------------------------------------
 
 
@@ -324,6 +333,7 @@ class Ledger(Protocol):
     """Where campaigns live. One instance is used by one thread."""
 
     location: str  # for people: a path, or a URL without its password
+    shared: bool  # True: several senders (hosts) may join one campaign's dispatch (``send --join``)
 
     def close(self) -> None: ...
 
@@ -338,19 +348,26 @@ class Ledger(Protocol):
     def plan_skips(self, plan_id: str) -> Iterator[SkipRow]: ...
     def approve(self, plan_id: str, operator: str, at: str) -> None: ...
 
-    # leases
-    def acquire_lease(self, campaign: str, holder: Holder) -> LeaseGrant: ...  # CampaignBusy
+    # leases: one per sender; without ``join`` a live sender of the campaign refuses a second one (CampaignBusy).
+    # Acquiring first reaps dead senders' leases (their rows in flight become uncertain). With ``join`` (shared
+    # ledgers only) the holder sends beside the live senders of the same plan (``holder.plan``).
+    def acquire_lease(self, campaign: str, holder: Holder, *, join: bool = False) -> LeaseGrant: ...
+    def live_senders(self, campaign: str) -> int: ...  # leases with a fresh heartbeat (rate limits are shared)
     def heartbeat(self, campaign: str, holder: Holder) -> bool: ...  # False: the lease is no longer ours
     def release_lease(self, campaign: str, holder: Holder) -> None: ...
     def leases(self) -> list[Lease]: ...
 
     # delivery
-    def in_flight_to_uncertain(self, campaign: str) -> int: ...
+    def in_flight_to_uncertain(self, campaign: str) -> int: ...  # rows in flight of senders no longer live
     def has_messages(self, campaign: str) -> bool: ...  # any delivery row yet
     def reached_with_other_text(self, campaign: str, text_version: str) -> Counter[str]: ...  # channel → n
     def text_choice(self, campaign: str, text_version: str) -> tuple[TextChoice, str, str] | None: ...
     def record_text_choice(self, campaign: str, text_version: str, choice: TextChoice, operator: str) -> None: ...
     def decision_counts(self, campaign: str, plan_id: str, policy: ClaimPolicy) -> Counter[tuple[str, str]]: ...
+    # The next rows for this sender, their delivery rows made pending (or deferred) for it; returns the
+    # claims and a cursor to pass back as ``after_seq`` (None: nothing left for this sender). A shared ledger
+    # hands out whole batches of ``limit`` plan rows exclusively (SELECT … FOR UPDATE SKIP LOCKED), so joined
+    # senders never claim the same row; a dead sender's batches return to the pool.
     def claim_batch(self, campaign: str, plan_id: str, holder: Holder, policy: ClaimPolicy, *,
                     after_seq: int, limit: int) -> tuple[list[Claim], int | None]: ...
     def mark_in_flight(self, campaign: str, holder: Holder,

@@ -87,6 +87,7 @@ class SqliteLedger:
         self.db = connection
         self.path = path
         self.location = str(path)
+        self.shared = False  # one machine: one sender per campaign
         self._pending_outcomes: list[tuple[str, Outcome]] = []
         self._last_flush = time.monotonic()
 
@@ -192,7 +193,10 @@ class SqliteLedger:
 
     # -- leases -----------------------------------------------------------------------------------------------
 
-    def acquire_lease(self, campaign: str, holder: Holder) -> LeaseGrant:
+    def acquire_lease(self, campaign: str, holder: Holder, *, join: bool = False) -> LeaseGrant:
+        if join:
+            raise LedgerError(f"--join needs a shared PostgreSQL ledger; {self.path} is a SQLite file, where one "
+                              "sender at a time sends a campaign. Nothing was sent.")
         stamp = now_iso()
         with self._transaction():
             current = self._lease(campaign)
@@ -210,6 +214,10 @@ class SqliteLedger:
         cursor = self._write("UPDATE leases SET heartbeat_at = ? WHERE campaign = ? AND token = ?",
                              (now_iso(), campaign, holder.token))
         return cursor.rowcount == 1
+
+    def live_senders(self, campaign: str) -> int:
+        lease = self._lease(campaign)
+        return int(lease is not None and not _is_stale(lease))
 
     def release_lease(self, campaign: str, holder: Holder) -> None:
         self._write("DELETE FROM leases WHERE campaign = ? AND token = ?", (campaign, holder.token))
