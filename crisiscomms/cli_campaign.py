@@ -8,9 +8,10 @@ once; ``send --dry-run`` is the planner without the ledger and the dispatch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,7 +19,7 @@ import click
 
 from . import cli as _cli_module
 from .cli import _channel_list, _finite, _where_list, cli
-from .errors import ExitCode
+from .errors import ExitCode, LedgerError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,8 +73,9 @@ def planning_options(function: F) -> F:
 
 def ledger_option(function: F) -> F:
     return click.option(
-        "--ledger", "ledger_option", metavar="PATH",
-        help="The ledger. Default: $CRISISCOMMS_LEDGER, else the playbook's providers.ledger, else a per-user "
+        "--ledger", "ledger_option", metavar="PATH|URL",
+        help="The ledger: a SQLite file, or postgresql://USER@HOST:PORT/DB for a team ledger shared by several "
+             "machines. Default: $CRISISCOMMS_LEDGER, else the playbook's providers.ledger, else a per-user "
              "file under the user state directory (the same from any folder).")(function)
 
 
@@ -216,6 +218,9 @@ def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
               help="People already reached with an earlier text are left alone; the others get the new text.")
 @click.option("--resend-to-all", is_flag=True,
               help="A correction: everyone, also those already reached with an earlier text, gets the new text.")
+@click.option("--join", is_flag=True,
+              help="With --plan on a team (PostgreSQL) ledger: send beside the senders already sending this plan; "
+                   "each claims its own batches, and rate limits are shared.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
 def send(playbook: Path | None, plan_id: str | None, **options: Any) -> None:
     """Send a notice to an audience (SMS, email, site banner), or send a frozen plan.
@@ -233,6 +238,9 @@ def send(playbook: Path | None, plan_id: str | None, **options: Any) -> None:
         raise UsageError("--continue-with-new-text and --resend-to-all exclude each other: choose one")
     choice = TextChoice.CONTINUE if options["continue_new"] else TextChoice.RESEND if options["resend_to_all"] \
         else None
+    if options["join"] and plan_id is None:
+        raise UsageError("--join joins the send of a frozen plan: use it with --plan ID (the plan the other "
+                         "senders are sending; crisiscomms report shows it)")
     if plan_id is not None:
         _refuse_planning_options_with_plan(playbook, options)
         _send_plan(plan_id, options, choice)
@@ -281,8 +289,7 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
     console = _console(json_output)
     session, request, location = _planning(playbook, options, dry_run=False)
     require_credentials(choose_channels(session, request.channels), session.playbook, os.environ)  # before a ledger
-    ledger = _open(location, console)
-    try:
+    with _closing(_open(location, console)) as ledger:
         info = campaign_for(session, request.campaign, exercise=request.exercise)
         holder = this_holder(os.environ)
         with CampaignLease(ledger, location, info.campaign, holder) as lease:
@@ -296,8 +303,6 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
             run = PlanSend(ledger, frozen.header, frozen.summary, holder, send_options,
                            taken_over=lease.grant.taken_over if lease.grant else None)
             _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output, ledger=location.shown())
-    finally:
-        ledger.close()
 
 
 def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
@@ -306,7 +311,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     from .campaign.lease import CampaignLease
     from .campaign.send import PlanSend, SendOptions
     from .channels import require_credentials
-    from .console_campaign import print_plan_header
+    from .console_campaign import print_joined, print_plan_header
     from .errors import UsageError
     from .plan import PlanSummary
     from .playbook import Playbook
@@ -315,15 +320,14 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     console = _console(json_output)
     location = _location(options["ledger_option"], None)
     _open_existing(location).close()  # a plan is only in a ledger that exists: never create an empty one here
-    ledger = _open(location, console)
-    try:
+    with _closing(_open(location, console)) as ledger:
         header = ledger.plan(plan_id)
         if options["exercise"] and not header.exercise:
             raise UsageError(f"--exercise: plan {header.id} is a real plan of campaign {header.campaign}, not an "
                              "exercise; make an exercise plan with 'crisiscomms plan PLAYBOOK --notice ID --exercise'")
         summary = PlanSummary.from_json(header.summary)
         holder = this_holder(os.environ, plan=header.id)
-        with CampaignLease(ledger, location, header.campaign, holder) as lease:
+        with CampaignLease(ledger, location, header.campaign, holder, join=options["join"]) as lease:
             print_plan_header(header, summary, console, ledger=location.shown(), samples=False)
             from .campaign.frozen import Snapshot
 
@@ -333,10 +337,10 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
                                        resend_uncertain=options["resend_uncertain"], text_choice=choice,
                                        status_callback=options["status_callback"])
             run = PlanSend(ledger, header, summary, holder, send_options,
-                           taken_over=lease.grant.taken_over if lease.grant else None)
+                           taken_over=lease.grant.taken_over if lease.grant else None, senders=lease.senders)
+            if options["join"]:
+                print_joined(ledger.leases(), lease, console)
             _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output, ledger=location.shown())
-    finally:
-        ledger.close()
 
 
 def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_output: bool, ledger: str) -> None:
@@ -445,6 +449,19 @@ def _open(location: LedgerLocation, console: Console) -> Ledger:
     for note in notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     return ledger
+
+
+@contextlib.contextmanager
+def _closing(ledger: Ledger) -> Iterator[Ledger]:
+    """Close the ledger after a send; when the send failed because the ledger stopped answering, closing it
+    cannot succeed either, and the send's own error (with the resume command) is the one to show."""
+    try:
+        yield ledger
+    except BaseException:
+        with contextlib.suppress(LedgerError):
+            ledger.close()
+        raise
+    ledger.close()
 
 
 def _open_existing(location: LedgerLocation) -> Ledger:

@@ -7,7 +7,8 @@ Everything that comes from a file, an option or the ledger is printed as plain
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -15,8 +16,11 @@ from rich.text import Text
 from .campaign.send import Preparation
 from .console import EXERCISE_BANNER, deferred_words, print_plan_summary
 from .exercise_report import ExerciseReport
-from .ledger.base import STALE_AFTER_SECONDS, Decision, Ledger, PlanHeader
+from .ledger.base import STALE_AFTER_SECONDS, Decision, Lease, Ledger, PlanHeader
 from .plan import PlanSummary
+
+if TYPE_CHECKING:
+    from .campaign.lease import CampaignLease
 
 
 def _say(console: Console, text: str, style: str = "") -> None:
@@ -168,3 +172,17 @@ def _duration(seconds: float | None) -> str:
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest} s"
 
+
+
+def print_joined(leases: Sequence[Lease], lease: CampaignLease, console: Console) -> None:
+    """``send --join``: who else sends this campaign now, and that the work and the rate limits are shared."""
+    others = [other for other in leases
+              if other.campaign == lease.campaign and other.holder.token != lease.holder.token]
+    if not others:
+        console.print(f"--join: nobody else is sending campaign {lease.campaign} now; this sender starts it "
+                      "(others may join it with the same command).", markup=False, highlight=False, soft_wrap=True)
+        return
+    names = ", ".join(other.holder.describe() for other in others)
+    console.print(f"Joining the send of campaign {lease.campaign} beside {names}: each sender claims its own "
+                  f"batches of the plan, and the rate limits are shared ({len(others) + 1} senders).",
+                  markup=False, highlight=False, soft_wrap=True)

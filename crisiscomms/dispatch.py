@@ -46,6 +46,7 @@ class DispatchSettings:
 
 
 ProgressCallback = Callable[[str, str, int], None]  # channel, state, count
+SendersCallback = Callable[[], int]  # how many senders share the campaign now (joined senders)
 SuppressCallback = Callable[[str], None]  # an E.164 number that replied STOP
 
 
@@ -72,7 +73,9 @@ class AdaptiveRate:
     WINDOW = 1.0
 
     def __init__(self, ceiling: float | None) -> None:
-        self.ceiling = ceiling
+        self.configured = ceiling  # the limit given for the campaign (all its senders together)
+        self.senders = 1
+        self.ceiling = ceiling  # this sender's share of it
         self.rate = ceiling
         self.paused_until = 0.0
         self._next_slot = 0.0
@@ -98,6 +101,15 @@ class AdaptiveRate:
         through = self.observed_rate(now)
         current = min(self.rate, through) if self.rate and through else (self.rate or through or 10.0)
         self.rate = max(1.0, current * self.DECREASE)
+
+    def share_with(self, senders: int) -> None:
+        """Joined senders of one campaign share its configured limit: each takes ``1/senders`` of it."""
+        senders = max(1, senders)
+        if self.configured is None or senders == self.senders:
+            return
+        ratio, self.senders = self.senders / senders, senders
+        self.ceiling = self.configured / senders
+        self.rate = min(self.ceiling, (self.rate or self.ceiling) * ratio)
 
     def succeeded(self) -> None:
         self._done.append(time.monotonic())
@@ -191,8 +203,10 @@ class _Grouper:
 class Dispatcher:
     def __init__(self, ledger: Ledger, campaign: str, channels: dict[str, Channel], settings: DispatchSettings,
                  *, holder: Holder, on_progress: ProgressCallback | None = None,
-                 on_suppress: SuppressCallback | None = None, stop: asyncio.Event | None = None) -> None:
+                 on_suppress: SuppressCallback | None = None, stop: asyncio.Event | None = None,
+                 senders: SendersCallback | None = None) -> None:
         self.ledger, self.campaign, self.channels, self.settings = ledger, campaign, channels, settings
+        self.senders = senders or (lambda: 1)
         self.on_progress = on_progress or (lambda channel, state, count: None)
         self.on_suppress = on_suppress or (lambda number: None)
         self.stop = stop or asyncio.Event()
@@ -208,6 +222,7 @@ class Dispatcher:
 
     async def run(self, items: Iterable[PlannedMessage]) -> DispatchResult:
         """Send every item; returns when all are settled, or stopped, or the provider refused the run."""
+        self._share_rates()
         workers: list[asyncio.Task[None]] = [asyncio.create_task(self._flush_on_a_timer())]
         for name in self.channels:
             self._queues[name] = asyncio.Queue(maxsize=2 * self._concurrency(name))
@@ -232,12 +247,20 @@ class Dispatcher:
         """Outcomes reach the ledger within a flush interval, also while every worker waits out a back-off."""
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
+            self._share_rates()
             try:
                 self.ledger.flush()
             except Exception as error:
                 self._crash = self._crash or error
                 self.stop.set()
                 return
+
+    def _share_rates(self) -> None:
+        """Rate limits are the campaign's: with joined senders each takes its share (the lease's heartbeat
+        counts them)."""
+        senders = self.senders()
+        for rate in self.rates.values():
+            rate.share_with(senders)
 
     async def _let_in_flight_finish(self) -> None:
         """After a stop (Ctrl-C), the requests already on their way get their answers recorded."""

@@ -178,6 +178,36 @@ def test_adaptive_rate_without_ceiling_keeps_what_it_learned(monkeypatch: pytest
     assert rate.rate == pytest.approx(154.0)  # grows 10%, is not lifted
 
 
+def test_joined_senders_each_take_their_share_of_the_campaigns_rate() -> None:
+    rate = AdaptiveRate(ceiling=100.0)
+    rate.share_with(2)  # a second sender joined
+    assert (rate.ceiling, rate.rate) == (50.0, 50.0)
+    rate.share_with(4)
+    assert (rate.ceiling, rate.rate) == (25.0, 25.0)
+    rate.share_with(1)  # the others finished: this one may use all of it again at once
+    assert (rate.ceiling, rate.rate) == (100.0, 100.0)
+
+
+def test_a_throttled_share_stays_throttled_in_proportion() -> None:
+    rate = AdaptiveRate(ceiling=100.0)
+    rate.rate = 40.0  # backed off after a 429
+    rate.share_with(2)
+    assert (rate.ceiling, rate.rate) == (50.0, 20.0)
+    unlimited = AdaptiveRate(ceiling=None)
+    unlimited.share_with(3)  # no limit given: nothing to share
+    assert (unlimited.ceiling, unlimited.rate) == (None, None)
+
+
+def test_the_dispatcher_asks_how_many_senders_share_the_campaign(ledger: Ledger) -> None:
+    work = items(4)
+    seed(ledger, CAMPAIGN, [NewRow(i.channel, i.address, i.recipient_id, i.line, i.locale) for i in work])
+    channel = ScriptedChannel()
+    dispatcher = Dispatcher(ledger, CAMPAIGN, {"email": channel}, DispatchSettings(rates={"email": 80.0}),
+                            holder=HOLDER, senders=lambda: 4)
+    asyncio.run(dispatcher.run(work))
+    assert dispatcher.rates["email"].ceiling == 20.0
+
+
 def test_an_unexpected_error_in_a_worker_ends_the_run_instead_of_hanging(ledger: Ledger) -> None:
     class Broken(ScriptedChannel):
         async def send(self, batch: Sequence[Message]) -> list[SendResult]:

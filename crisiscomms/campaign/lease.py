@@ -6,6 +6,10 @@ A thread with its own ledger connection renews the heartbeat every
 reads the confirmation prompt — so another sender can tell a live holder from a
 dead one. Every in-flight mark checks, in the same transaction, that the lease
 is still this sender's: a sender that was taken over stops before its next request.
+
+On a shared (PostgreSQL) ledger, ``join=True`` sends beside the senders already
+sending the same plan (``send --plan ID --join``); each heartbeat also counts the
+live senders, so that every sender takes its share of the campaign's rate limits.
 """
 
 from __future__ import annotations
@@ -20,15 +24,19 @@ from ..ledger.base import HEARTBEAT_SECONDS, Holder, LeaseGrant, Ledger
 
 
 class CampaignLease:
-    def __init__(self, ledger: Ledger, location: LedgerLocation, campaign: str, holder: Holder) -> None:
+    def __init__(self, ledger: Ledger, location: LedgerLocation, campaign: str, holder: Holder, *,
+                 join: bool = False) -> None:
         self.ledger, self.location, self.campaign, self.holder = ledger, location, campaign, holder
+        self.join = join
+        self._senders = 1
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.grant: LeaseGrant | None = None
 
     def __enter__(self) -> CampaignLease:
-        self.grant = self.ledger.acquire_lease(self.campaign, self.holder)  # CampaignBusy: nothing happens
+        self.grant = self.ledger.acquire_lease(self.campaign, self.holder, join=self.join)  # CampaignBusy
+        self._senders = max(1, self.ledger.live_senders(self.campaign))
         self._thread = threading.Thread(target=self._beat, name="crisiscomms-lease", daemon=True)
         self._thread.start()
         return self
@@ -41,6 +49,10 @@ class CampaignLease:
         with contextlib.suppress(LedgerError):
             self.ledger.release_lease(self.campaign, self.holder)
 
+    def senders(self) -> int:
+        """The campaign's live senders at the last heartbeat (1 unless others joined)."""
+        return self._senders
+
     def _beat(self) -> None:
         ledger: Ledger | None = None
         try:
@@ -50,6 +62,7 @@ class CampaignLease:
                     if not ledger.heartbeat(self.campaign, self.holder):
                         self.lost.set()
                         return
+                    self._senders = max(1, ledger.live_senders(self.campaign))
                 except LedgerError:
                     continue  # a busy or full disk: try again at the next beat; marks check the lease anyway
         finally:

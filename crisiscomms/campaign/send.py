@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ..channels.base import BodyFingerprint, Channel, Message, ProviderRejected
-from ..dispatch import Dispatcher, DispatchResult, DispatchSettings, ProgressCallback
+from ..dispatch import Dispatcher, DispatchResult, DispatchSettings, ProgressCallback, SendersCallback
 from ..errors import ProviderError, SendRefused
 from ..ledger.base import (
     ClaimPolicy,
@@ -23,6 +23,7 @@ from ..ledger.base import (
     Holder,
     Lease,
     Ledger,
+    LedgerUnavailable,
     PlanHeader,
     Row,
     TextChoice,
@@ -167,8 +168,10 @@ class PlanSend:
     """One send of a frozen plan by the holder of its campaign's lease."""
 
     def __init__(self, ledger: Ledger, plan: PlanHeader, summary: PlanSummary, holder: Holder,
-                 options: SendOptions, *, taken_over: Lease | None = None) -> None:
+                 options: SendOptions, *, taken_over: Lease | None = None,
+                 senders: SendersCallback | None = None) -> None:
         self.ledger, self.plan, self.summary, self.holder, self.options = ledger, plan, summary, holder, options
+        self.senders = senders  # joined senders share the rate limits
         self.campaign = plan.campaign
         self.taken_over = taken_over
         self.policy = ClaimPolicy(now=utc_iso(dt.datetime.now(dt.UTC)), text_version=plan.text_version,
@@ -240,9 +243,12 @@ class PlanSend:
                 if self.policy.text_choice is not TextChoice.RESEND:
                     reconciled = await self._reconcile(channels)
                 dispatcher = Dispatcher(self.ledger, self.campaign, channels, settings, holder=self.holder,
-                                        on_progress=on_progress, on_suppress=self._suppress, stop=stop)
+                                        on_progress=on_progress, on_suppress=self._suppress, stop=stop,
+                                        senders=self.senders)
                 try:
                     result = await dispatcher.run(self._claimed(thawed))
+                except LedgerUnavailable as error:
+                    raise self._stopped_without_ledger(error) from None
                 finally:
                     for channel in channels.values():
                         await channel.aclose()
@@ -252,6 +258,12 @@ class PlanSend:
         outcome.permanent_failures = sum(
             1 for row in self.ledger.rows(self.campaign, states=("failed",)) if row.permanent)
         return outcome
+
+    def _stopped_without_ledger(self, error: LedgerUnavailable) -> LedgerUnavailable:
+        return LedgerUnavailable(
+            f"{error}\nStopped dispatching. Messages whose requests had left are marked in flight in the ledger: "
+            "the next run treats them as uncertain and checks SMS and calls with Twilio before sending anything "
+            f"again. When the ledger is back, resume with: crisiscomms send --plan {self.plan.id}")
 
     def _claimed(self, thawed: Thawed) -> Iterator[PlannedMessage]:
         """The plan's messages to send now, claimed from the ledger a batch at a time."""
