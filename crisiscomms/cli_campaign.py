@@ -349,9 +349,10 @@ def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_out
     import signal
 
     from .cli import _first_stop_then_hard
-    from .console import SendProgress, confirm_send, print_send_outcome
+    from .console import confirm_send, print_send_outcome
     from .console_campaign import print_preparation
     from .errors import UsageError
+    from .progress import SendProgress
 
     preparation = run.prepare()
     print_preparation(preparation, console)
@@ -369,7 +370,7 @@ def _confirm_and_execute(run: PlanSend, console: Console, *, yes: bool, json_out
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGINT, _first_stop_then_hard, stop, loop)
-        with SendProgress(preparation, console) as progress:
+        with SendProgress(preparation) as progress:  # on stderr: bars in a terminal, else plain lines
             return await run.execute(preparation, on_progress=progress, stop=stop)
 
     outcome = asyncio.run(go())

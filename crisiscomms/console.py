@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
@@ -13,7 +12,6 @@ from rich.text import Text
 
 from .campaign.send import Preparation, SendOutcome, next_steps
 from .formatting import describe_span
-from .ledger.base import Decision
 from .plan import PlanSummary
 from .preview import Preview
 from .render import BannerContent, EmailContent, SmsContent, VoiceContent
@@ -185,57 +183,6 @@ def confirm_send(preparation: Preparation, console: Console, ask: Callable[[str]
                           if preparation.uncertain_calls else "") + "."))
     answer = ask(f"Type {total} to send them, anything else to stop: ").strip().replace(",", "")
     return answer == str(total)
-
-
-class SendProgress:
-    """Rich progress bars per channel, with rate and ETA, fed by the dispatcher's callback."""
-
-    def __init__(self, preparation: Preparation, console: Console) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TaskProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.progress = Progress(
-            TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            TextColumn("{task.fields[rate]:>8}/s"), TextColumn("{task.fields[problems]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-        totals: Counter[str] = Counter()
-        for (channel, decision), count in preparation.decisions.items():
-            if decision == Decision.SEND.value:
-                totals[channel] += count
-        if preparation.uncertain_sms:
-            totals["sms"] += preparation.uncertain_sms
-        if preparation.uncertain_calls:
-            totals["voice"] += preparation.uncertain_calls
-        self.tasks = {channel: self.progress.add_task(channel, total=total or None, rate="", problems="")
-                      for channel, total in totals.items()}
-        self.problems: Counter[tuple[str, str]] = Counter()
-        self.started = time.monotonic()
-        self.done: Counter[str] = Counter()
-
-    def __enter__(self) -> SendProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def __call__(self, channel: str, state: str, count: int) -> None:
-        task = self.tasks.get(channel)
-        if task is None:
-            task = self.tasks[channel] = self.progress.add_task(channel, total=None, rate="", problems="")
-        self.done[channel] += count
-        if state != "accepted":
-            self.problems[(channel, state)] += count
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        problems = ", ".join(f"{n} {s}" for (c, s), n in sorted(self.problems.items()) if c == channel)
-        self.progress.update(task, advance=count, rate=f"{self.done[channel] / elapsed:,.0f}", problems=problems)
 
 
 def print_send_outcome(outcome: SendOutcome, console: Console) -> None:
