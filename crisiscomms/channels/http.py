@@ -3,15 +3,28 @@
 httpx's API with aiohttp underneath (``httpx-aiohttp``): httpx's own async
 transport is several times slower at high concurrency (see
 ``docs/benchmarks.md``). Tests mock it with ``respx.mock(using="httpx")``.
+
+For the hottest path (one Twilio request per SMS) :func:`direct_request`
+skips httpx's request and response models and talks to the transport's aiohttp
+session itself — but only when the transport httpx would use for that URL *is*
+this client's aiohttp transport; under respx (or any other transport) it
+returns None and the caller goes through httpx as usual. Its failures are the
+same httpx exceptions :func:`normalise_transport_error` gives, so the channels
+classify them the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote_plus
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from multidict import CIMultiDictProxy
 
 from .base import Outcome
 
@@ -98,3 +111,94 @@ NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, 
 def transport_outcome(error: httpx.TransportError) -> Outcome:
     """RETRY only when the request certainly never left; otherwise it may have arrived: UNCERTAIN."""
     return Outcome.RETRY if isinstance(error, NOT_SENT_ERRORS) else Outcome.UNCERTAIN
+
+
+# -- the direct path ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponse:
+    status_code: int
+    text: str
+    headers: CIMultiDictProxy[str]
+
+
+FormValue = str | int | float | bool | None | Sequence[str | int | float | bool | None]
+
+
+async def direct_request(http: httpx.AsyncClient, method: str, url: str, *,
+                         params: Mapping[str, FormValue] | None, data: Mapping[str, FormValue] | None,
+                         headers: Mapping[str, str] | None, auth: tuple[str, str] | None,
+                         timeout: httpx.Timeout) -> DirectResponse | None:
+    """The request on the aiohttp session under ``http``, or None when ``http`` would not use it for ``url``."""
+    transport = _own_transport(http)
+    if transport is None:
+        return None
+    session = transport.client if isinstance(transport.client, aiohttp.ClientSession) else transport.get_client()
+    transport.client = session
+    query = form_encode(params) if params else ""
+    body = form_encode(data).encode() if data else None
+    merged = {**http.headers, **(headers or {})}
+    if body is not None:
+        merged["Content-Type"] = "application/x-www-form-urlencoded"
+    if auth is not None:
+        merged["Authorization"] = aiohttp.encode_basic_auth(*auth)
+    try:
+        async with session.request(method, f"{url}?{query}" if query else url, data=body, headers=merged,
+                                   allow_redirects=False, timeout=_aiohttp_timeout(timeout)) as response:
+            raw = await response.read()
+            return DirectResponse(response.status, raw.decode(response.charset or "utf-8", "replace"),
+                                  response.headers)
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise _as_httpx_error(error, httpx.Request(method, url)) from error
+
+
+_TRANSPORT_FOR_URL = httpx.AsyncClient._transport_for_url
+
+
+def _own_transport(http: httpx.AsyncClient) -> TruthfulAiohttpTransport | None:
+    """This client's aiohttp transport, if httpx would use it for every URL: no mounts, and nobody (respx)
+    has replaced how httpx picks a transport. (Asking ``_transport_for_url`` itself would parse each URL.)"""
+    if httpx.AsyncClient._transport_for_url is not _TRANSPORT_FOR_URL or http._mounts:
+        return None
+    transport = http._transport
+    return transport if isinstance(transport, TruthfulAiohttpTransport) else None
+
+
+def form_encode(values: Mapping[str, FormValue]) -> str:
+    """``application/x-www-form-urlencoded`` exactly as httpx encodes a ``data=``/``params=`` mapping."""
+    pairs: list[str] = []
+    for key, value in values.items():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            pairs.append(f"{_quoted(str(key))}={_quoted(_primitive(item))}")
+    return "&".join(pairs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """Keys, senders, callback URLs and the texts of a notice repeat in every request: quote each once."""
+    return quote_plus(text)
+
+
+def _primitive(value: str | int | float | bool | None) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def _aiohttp_timeout(timeout: httpx.Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(connect=timeout.connect, sock_connect=timeout.connect, sock_read=timeout.read)
+
+
+def _as_httpx_error(error: BaseException, request: httpx.Request) -> httpx.TransportError:
+    """The httpx exception the transport would have raised for this aiohttp failure (then normalised)."""
+    if isinstance(error, TimeoutError) and not isinstance(error, aiohttp.ClientError):
+        return httpx.ReadTimeout(f"{type(error).__name__}: {error}", request=request)
+    carrier = httpx.TransportError(str(error) or type(error).__name__, request=request)
+    carrier.__cause__ = error
+    normalised = normalise_transport_error(carrier)
+    if normalised is carrier:
+        return httpx.RemoteProtocolError(f"{type(error).__name__}: {error}", request=request)
+    return normalised

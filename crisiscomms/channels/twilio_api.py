@@ -49,7 +49,7 @@ from twilio.rest import Client as TwilioClient
 
 from ..errors import ProviderError
 from .base import Message, Outcome, ProviderRejected, SendResult
-from .http import DEFAULT_TIMEOUT, normalise_transport_error, transport_outcome
+from .http import DEFAULT_TIMEOUT, direct_request, normalise_transport_error, transport_outcome
 
 log = logging.getLogger("crisiscomms.channels.twilio")
 
@@ -229,20 +229,28 @@ class TwilioHttpxClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> TwilioResponse:
+        url, request_timeout = self.url_for(uri), self.timeout_for(timeout)
+        direct = None if allow_redirects else await direct_request(
+            self._http, method.upper(), url, params=params, data=data,  # type: ignore[arg-type]
+            headers=headers, auth=auth, timeout=request_timeout)
+        if direct is not None:  # the shared aiohttp session itself: the SDK's request without httpx's models
+            return self._answered(TwilioResponse(direct.status_code, direct.text, direct.headers))
         try:
             response = await self._http.request(
                 method.upper(),
-                self.url_for(uri),
+                url,
                 params=params or None,  # type: ignore[arg-type]  # the SDK's flat scalar maps
                 data=data or None,
                 headers=headers,
                 auth=auth,
-                timeout=self.timeout_for(timeout),
+                timeout=request_timeout,
                 follow_redirects=allow_redirects,
             )
         except httpx.TransportError as error:
             raise normalise_transport_error(error) from error.__cause__ or error  # see channels.http
-        result = TwilioResponse(response.status_code, response.text, response.headers)
+        return self._answered(TwilioResponse(response.status_code, response.text, response.headers))
+
+    def _answered(self, result: TwilioResponse) -> TwilioResponse:
         self.last_response = self._test_only_last_response = result
         capture = _capture.get()
         if capture is not None:
