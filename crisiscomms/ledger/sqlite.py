@@ -27,7 +27,6 @@ from .base import (
     ChannelTimes,
     Claim,
     ClaimPolicy,
-    Decision,
     Existing,
     Holder,
     Lease,
@@ -41,9 +40,9 @@ from .base import (
     SkipRow,
     StopImport,
     TextChoice,
-    decide,
     now_iso,
 )
+from .claiming import sort_claims
 from .liveness import holder_is_gone
 from .schema import migrate
 
@@ -291,25 +290,13 @@ class SqliteLedger:
         pairs = self._pairs(campaign, key, after_seq, limit)
         if not pairs:
             return [], None
-        claims: list[Claim] = []
-        inserts: list[tuple[object, ...]] = []
-        updates: list[tuple[object, ...]] = []
         stamp = now_iso()
-        for row, existing in pairs:
-            decision = decide(row, existing, policy)
-            if decision not in (Decision.SEND, Decision.DEFERRED):
-                continue
-            state = "pending" if decision is Decision.SEND else "deferred"
-            if existing is None:
-                inserts.append((campaign, row.channel, row.address, row.recipient_id, row.line, row.locale, state,
-                                row.not_before, stamp, key, row.seq, policy.text_version, holder.token))
-            else:
-                correction = existing.state in REACHED_STATES
-                updates.append((state, row.recipient_id, row.line, row.locale, row.not_before, stamp, key, row.seq,
-                                policy.text_version, holder.token, int(correction), campaign, row.channel,
-                                row.address))
-            if decision is Decision.SEND:
-                claims.append(Claim(row, correction=existing is not None and existing.state in REACHED_STATES))
+        claimed = sort_claims(pairs, policy)
+        inserts = [(campaign, row.channel, row.address, row.recipient_id, row.line, row.locale, state, row.not_before,
+                    stamp, key, row.seq, policy.text_version, holder.token) for row, state in claimed.new]
+        updates = [(state, row.recipient_id, row.line, row.locale, row.not_before, stamp, key, row.seq,
+                    policy.text_version, holder.token, int(correction), campaign, row.channel, row.address)
+                   for row, state, correction in claimed.changed]
         with self._transaction():
             self._require_lease(campaign, holder)
             self.db.executemany(
@@ -319,7 +306,7 @@ class SqliteLedger:
                 "UPDATE messages SET state = ?, recipient_id = ?, line = ?, locale = ?, not_before = ?, "
                 "updated_at = ?, plan = ?, seq = ?, text_version = ?, holder = ?, permanent = 0, "
                 "corrections = corrections + ? WHERE campaign = ? AND channel = ? AND address = ?", updates)
-        return claims, pairs[-1][0].seq
+        return claimed.claims, pairs[-1][0].seq
 
     def _pairs(self, campaign: str, key: int, after_seq: int, limit: int) -> list[tuple[PlanRow, Existing | None]]:
         query = ("SELECT p.seq, p.channel, p.address, p.recipient_id, p.line, p.locale, p.timezone, p.not_before, "
