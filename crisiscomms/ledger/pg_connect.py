@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import getpass
+import logging
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -19,11 +20,16 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import PoolTimeout
 
 from ..errors import LedgerError
 from .base import LedgerUnavailable
 
 T = TypeVar("T")
+
+_POOL_LOG = logging.getLogger("psycopg.pool")  # its reconnect attempts would print libpq's texts on the terminal;
+_POOL_LOG.addHandler(logging.NullHandler())  # crisiscomms says what a lost connection means itself
+_POOL_LOG.propagate = False
 
 CONNECT_TIMEOUT_SECONDS = 5
 CALL_TIMEOUT_SECONDS = 60.0
@@ -126,7 +132,9 @@ def unreachable_reason(text: str) -> str:
 
 def lost_connection(target: PgTarget, error: BaseException) -> LedgerUnavailable:
     """The ledger stopped answering mid-run: stop dispatching (what is in flight stays in flight)."""
-    if isinstance(error, TimeoutError | concurrent.futures.TimeoutError):
+    if isinstance(error, PoolTimeout):
+        reason = f"no connection to the server within {CONNECT_TIMEOUT_SECONDS} s"
+    elif isinstance(error, TimeoutError | concurrent.futures.TimeoutError):
         reason = f"no answer within {CALL_TIMEOUT_SECONDS:.0f} s"
     else:
         reason = unreachable_reason(target.scrub(str(error))) if str(error) else "the connection was lost"

@@ -25,7 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import CrisisCommsError, LedgerError
-from . import pg_claims, pg_writes
+from . import pg_claims, pg_connect, pg_writes
 from .base import (
     REACHED_STATES,
     CampaignInfo,
@@ -47,7 +47,6 @@ from .base import (
 from .base import Lease as LeaseRecord
 from .pg_connect import (
     CALL_TIMEOUT_SECONDS,
-    CONNECT_TIMEOUT_SECONDS,
     CONNECTION_OPTIONS,
     LoopThread,
     PgTarget,
@@ -89,7 +88,7 @@ class PostgresLedger:
         """Connect, create or check the schema, and open the pool — before anything is sent."""
         runner = LoopThread("crisiscomms-ledger")
         try:
-            pool = runner.run(_open_pool(target, create=create), CONNECT_TIMEOUT_SECONDS * 4)
+            pool = runner.run(_open_pool(target, create=create), pg_connect.CONNECT_TIMEOUT_SECONDS * 4)
         except BaseException as error:
             runner.stop()
             if isinstance(error, KeyboardInterrupt):
@@ -417,8 +416,9 @@ async def _open_pool(target: PgTarget, *, create: bool) -> AsyncConnectionPool[C
         await connection.close()
     pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
         target.conninfo, min_size=1, max_size=2, kwargs=CONNECTION_OPTIONS, open=False,
-        timeout=CONNECT_TIMEOUT_SECONDS, name="crisiscomms-ledger", check=AsyncConnectionPool.check_connection)
-    await pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECONDS * 2)
+        timeout=pg_connect.CONNECT_TIMEOUT_SECONDS, name="crisiscomms-ledger",
+        check=AsyncConnectionPool.check_connection)  # a connection dropped while idle is replaced, not an error
+    await pool.open(wait=True, timeout=pg_connect.CONNECT_TIMEOUT_SECONDS * 2)
     return pool
 
 

@@ -28,7 +28,6 @@ from crisiscomms.ledger.liveness import process_start, this_host
 from crisiscomms.ledger.postgres import PostgresLedger
 
 from ..conftest import PgServer, run_cli
-from ..pgserver import running_server
 from .backends import sql
 
 pytestmark = pytest.mark.postgres
@@ -224,24 +223,22 @@ def test_a_user_who_cannot_create_tables_is_told_what_to_ask_for(pg_server: PgSe
                                 "Nothing was sent.")
 
 
-def test_a_server_gone_mid_run_makes_the_ledger_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    with running_server() as server:
-        if isinstance(server, str):
-            pytest.skip(server)
-        monkeypatch.setenv("PGPASSWORD", server.password)
-        ledger = open_ledger(LedgerLocation(server.url("postgres"), "--ledger"))
-        ledger.acquire_lease(CAMPAIGN, ME)
-        from .. import pgserver
-
-        pgserver._run(server.bin_dir, server.run_as, "pg_ctl", "-D", str(server.socket_dir.parent / "data"),
-                      "-m", "immediate", "-w", "stop")
-        with pytest.raises(LedgerUnavailable) as error:
-            ledger.heartbeat(CAMPAIGN, ME)
-        assert str(error.value).startswith(f"lost the connection to the ledger {server.url('postgres')} (")
-        assert str(error.value).endswith("); sending stopped at once. Messages already marked in flight stay so and "
-                                         "are treated as uncertain by the next run; nothing is resent blindly. Resume "
-                                         "with the same command when the database answers again.")
-        ledger.close()
+def test_a_connection_lost_mid_run_makes_the_ledger_unavailable(pg_server: PgServer, pg_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_connect_module, "CONNECT_TIMEOUT_SECONDS", 1)
+    ledger = open_ledger(LedgerLocation(pg_url, "--ledger"))
+    ledger.acquire_lease(CAMPAIGN, ME)
+    database = pg_url.rsplit("/", 1)[1]
+    pg_server.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false',
+                      f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'")
+    with pytest.raises(LedgerUnavailable) as error:
+        ledger.heartbeat(CAMPAIGN, ME)
+    assert str(error.value) == (
+        f"lost the connection to the ledger {pg_url} (no connection to the server within 1 s); sending stopped at "
+        "once. Messages already marked in flight stay so and are treated as uncertain by the next run; nothing is "
+        "resent blindly. Resume with the same command when the database answers again.")
+    assert error.value.exit_code == 3
+    ledger.close()
 
 
 # -- joined senders ----------------------------------------------------------------------------------------------
