@@ -405,6 +405,17 @@ class PgPlanWriter:
             self.ledger._call(lambda c: pg_writes.drop_plan(c, self.key), transaction=True)
 
 
+def read_stop_numbers(target: PgTarget) -> list[str]:
+    """The STOP list without creating or changing anything (no ledger tables yet: empty), for a dry run."""
+    try:
+        with psycopg.connect(target.conninfo, **CONNECTION_OPTIONS) as connection:
+            if connection.execute("SELECT to_regclass('stop_list')").fetchone() in (None, (None,)):
+                return []
+            return [str(address) for (address,) in connection.execute("SELECT address FROM stop_list")]
+    except psycopg.Error as error:
+        raise opening_problem(target, error) from None
+
+
 async def _open_pool(target: PgTarget, *, create: bool) -> AsyncConnectionPool[Connection]:
     connection = await psycopg.AsyncConnection.connect(target.conninfo, **CONNECTION_OPTIONS)
     try:
