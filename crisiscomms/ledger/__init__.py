@@ -64,8 +64,8 @@ class LedgerLocation:
 
     @property
     def path(self) -> Path:
-        """The SQLite file (for a database URL: a path that names no file, so file checks find nothing)."""
-        return Path(self.target)
+        """The SQLite file (for a database URL: its masked text as a path, naming no file; SQLite refuses it)."""
+        return Path(self.shown()) if self.is_database else Path(self.target)
 
     def shown(self) -> str:
         return _mask(self.target)

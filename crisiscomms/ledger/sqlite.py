@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -93,6 +94,7 @@ class SqliteLedger:
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> SqliteLedger:
         """Open (creating, migrating) the ledger and prove it can be written, before anything is sent."""
+        _refuse_database_url(path)
         check_ledger_path(path)
         if not create and not path.exists():
             raise LedgerError(f"no ledger at {path}; give the one the send used with --ledger, or set "
@@ -567,6 +569,14 @@ class _SqlitePlanWriter:
         db.execute("DELETE FROM plan_rows WHERE plan = ?", (self.key,))
         db.execute("DELETE FROM plan_skips WHERE plan = ?", (self.key,))
         db.execute("DELETE FROM plans WHERE key = ?", (self.key,))
+
+
+def _refuse_database_url(path: Path) -> None:
+    """A PostgreSQL URL given to a command that works on SQLite ledgers only (delivery receipts, for now)."""
+    url = re.sub(r"^(postgres(?:ql)?):/(?!/)", r"\1://", str(path), flags=re.IGNORECASE)
+    if url != str(path):
+        raise LedgerError(f"the ledger {url} is a PostgreSQL database; this command works with a SQLite ledger file "
+                          "only (delivery receipts are kept in SQLite ledgers for now). Nothing was changed.")
 
 
 def _is_stale(lease: Lease) -> bool:

@@ -310,3 +310,34 @@ def test_a_new_round_after_everyone_stopped_walks_the_whole_plan_again(pg: Postg
     pg.release_lease(CAMPAIGN, ME)
     pg.acquire_lease(CAMPAIGN, ME)
     assert claim_all(pg, ME, 5) == list(range(12))
+
+
+# -- commands that need SQLite, and dry runs -----------------------------------------------------------------
+
+
+def test_receipts_with_a_postgresql_ledger_are_refused_clearly(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t" * 32)
+    url = pg_url.replace("@", ":Secret-99@", 1)
+    shown = url.replace(":Secret-99@", ":***@")
+    for command in (["receipts", "pull"], ["receipts", "serve"]):
+        result = run_cli(*command, "--ledger", url)
+        assert result.code == 3, result.stderr
+        assert result.stderr.endswith(
+            f"crisiscomms: the ledger {shown} is a PostgreSQL database; this command works with a SQLite ledger file "
+            "only (delivery receipts are kept in SQLite ledgers for now). Nothing was changed.\n")
+        assert "Secret-99" not in result.stdout + result.stderr
+
+
+def test_a_dry_run_reads_the_stop_list_and_creates_nothing(pg: PostgresLedger, pg_server: PgServer,
+                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from crisiscomms.campaign.ledgers import legacy_stop_files, stop_numbers_without_writing
+
+    monkeypatch.chdir(tmp_path)
+    pg.add_stop(["+46701000009"], "Twilio 21610")
+    assert stop_numbers_without_writing(LedgerLocation(pg.target.conninfo, "--ledger")) == ("+46701000009",)
+    empty = f"t_empty_{os.getpid()}"
+    pg_server.execute(f'CREATE DATABASE "{empty}"')
+    location = LedgerLocation(pg_server.url(empty), "--ledger")
+    assert stop_numbers_without_writing(location) == ()
+    assert legacy_stop_files(location) == []
+    pg_server.execute(f'DROP DATABASE "{empty}"')  # it had no tables: nothing was created in it
