@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import getpass
 import logging
+import re
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -65,8 +66,11 @@ class PgTarget:
 
     def scrub(self, text: str) -> str:
         """A server's text without any password it might echo (it should not; this makes sure)."""
-        secret = self.parts().get("password")
-        return text.replace(secret, "***") if secret else text
+        written = re.search(r"://[^/@?]*?:([^/@?]+)@", self.conninfo)  # parts() cannot read a malformed URL
+        for secret in (self.parts().get("password"), written.group(1) if written else None):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
 
 class LoopThread:

@@ -341,3 +341,11 @@ def test_a_dry_run_reads_the_stop_list_and_creates_nothing(pg: PostgresLedger, p
     assert stop_numbers_without_writing(location) == ()
     assert legacy_stop_files(location) == []
     pg_server.execute(f'DROP DATABASE "{empty}"')  # it had no tables: nothing was created in it
+
+
+def test_a_malformed_url_is_refused_without_its_password() -> None:
+    with pytest.raises(LedgerError) as error:
+        open_ledger(LedgerLocation("postgresql://alice:Hush-77@127.0.0.1:notaport/crisis", "--ledger"))
+    assert "Hush-77" not in str(error.value)
+    assert str(error.value).startswith("cannot reach the ledger postgresql://alice:***@127.0.0.1:notaport/crisis: "
+                                       "connection is bad: invalid integer value \"notaport\"")
