@@ -34,7 +34,7 @@ from .base import (
 )
 from .claiming import sort_claims
 from .liveness import holder_is_gone
-from .sqlite import _lease, _opt, _plan_row
+from .queries import lease_from, opt, plan_row
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -66,7 +66,7 @@ async def all_leases(connection: Connection, campaign: str | None) -> list[tuple
                                           "ORDER BY started_at", (STALE_AFTER_SECONDS, campaign))
     found = []
     for values in await cursor.fetchall():
-        lease = _lease(values[:8])
+        lease = lease_from(values[:8])
         found.append((lease, LeaseFacts(str(values[9]), str(values[10]),
                                         bool(values[8]) or holder_is_gone(lease.holder))))
     return found
@@ -211,7 +211,7 @@ async def _next_free_chunk(connection: Connection, campaign: str,
     if not found:
         return None
     number, first_seq, last_seq, previous = found[0]
-    return int(number), int(first_seq), int(last_seq), _opt(previous)
+    return int(number), int(first_seq), int(last_seq), opt(previous)
 
 
 async def _claim_rows(connection: Connection, campaign: str, plan: int, holder: Holder, policy: ClaimPolicy,
@@ -225,8 +225,8 @@ async def _claim_rows(connection: Connection, campaign: str, plan: int, holder: 
     pairs: list[tuple[PlanRow, Existing | None]] = []
     for values in await cursor.fetchall():
         state, permanent, text_version = values[9:]
-        pairs.append((_plan_row(values[:9]),
-                      None if state is None else Existing(str(state), bool(permanent), _opt(text_version))))
+        pairs.append((plan_row(values[:9]),
+                      None if state is None else Existing(str(state), bool(permanent), opt(text_version))))
     claimed = sort_claims(pairs, policy)
     stamp = now_iso()
     if claimed.new:

@@ -55,17 +55,22 @@ from .pg_connect import (
     write_problem,
 )
 from .pg_schema import PG_SCHEMA_VERSION, SchemaTooNew, migrate, stored_version
-from .sqlite import (
-    _MESSAGE_COLUMNS,
-    _PLAN_COLUMNS,
-    _PLAN_ROW_COLUMNS,
+from .queries import (
     DECISION_SQL,
-    FLUSH_EVERY_ROWS,
-    FLUSH_EVERY_SECONDS,
-    _plan_header,
-    _plan_row,
-    _row,
+    MESSAGE_WIDTH,
+    PLAN_COLUMNS,
+    PLAN_ROW_COLUMNS,
+    counts_query,
+    message_row,
+    not_reached_query,
+    plan_header,
+    plan_prefix,
+    plan_row,
+    rows_query,
+    states_by_channel,
+    the_one_plan,
 )
+from .sqlite import FLUSH_EVERY_ROWS, FLUSH_EVERY_SECONDS
 
 T = TypeVar("T")
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
@@ -158,25 +163,17 @@ class PostgresLedger:
 
     def plan(self, reference: str) -> PlanHeader:
         reference = reference.strip().lower()
-        if len(reference) < 6:
-            raise LedgerError(f"plan '{reference}': give at least 6 characters of the plan id")
-        rows = self._fetch(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND id LIKE %s "
-                           "ORDER BY created_at", (reference.replace("%", "").replace("_", r"\_") + "%",))
-        if not rows:
-            raise LedgerError(f"plan '{reference}' is not in the ledger {self.location} (crisiscomms report lists "
-                              "the plans)")
-        if len(rows) > 1:
-            raise LedgerError(f"plan '{reference}' is ambiguous in {self.location}: "
-                              f"{', '.join(str(r[0]) for r in rows)}; give more of the id")
-        return _plan_header(rows[0])
+        rows = self._fetch(f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND id LIKE %s "
+                           "ORDER BY created_at", (plan_prefix(reference),))
+        return plan_header(the_one_plan(reference, rows, self.location))
 
     def plans(self, campaign: str | None = None) -> list[PlanHeader]:
         if campaign is None:
-            found = self._fetch(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready' ORDER BY created_at")
+            found = self._fetch(f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready' ORDER BY created_at")
         else:
-            found = self._fetch(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND campaign = %s "
+            found = self._fetch(f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND campaign = %s "
                                 "ORDER BY created_at", (campaign,))
-        return [_plan_header(row) for row in found]
+        return [plan_header(row) for row in found]
 
     def plan_snapshot(self, plan_id: str) -> str:
         found = self._fetch("SELECT snapshot FROM plans WHERE id = %s", (plan_id,))
@@ -186,8 +183,8 @@ class PostgresLedger:
 
     def plan_rows(self, plan_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[PlanRow]:
         key = self._plan_key(plan_id)
-        return [_plan_row(values) for values in self._fetch(
-            f"SELECT {_PLAN_ROW_COLUMNS} FROM plan_rows WHERE plan = %s AND seq > %s ORDER BY seq LIMIT %s",
+        return [plan_row(values) for values in self._fetch(
+            f"SELECT {PLAN_ROW_COLUMNS} FROM plan_rows WHERE plan = %s AND seq > %s ORDER BY seq LIMIT %s",
             (key, after_seq, limit))]
 
     def plan_skips(self, plan_id: str) -> Iterator[SkipRow]:
@@ -300,37 +297,17 @@ class PostgresLedger:
             self._call(lambda c: pg_writes.write_outcomes(c, outcomes, now_iso()), transaction=True)
 
     def rows(self, campaign: str, *, states: Sequence[str] = (), channel: str | None = None) -> Iterator[Row]:
-        query = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE campaign = %s"
-        params: list[object] = [campaign]
-        if states:
-            query += " AND state = ANY(%s)"
-            params.append(list(states))
-        if channel:
-            query += " AND channel = %s"
-            params.append(channel)
-        for values in self._fetch(query + " ORDER BY line, channel", params):
-            yield _row(values)
+        query, params = rows_query(campaign, states, channel, "%s")
+        for values in self._fetch(query, params):
+            yield message_row(values)
 
     def counts(self, campaign: str) -> dict[tuple[str, str, str], int]:
-        return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self._fetch(
-            "SELECT channel, locale, state, COUNT(*) FROM messages WHERE campaign = %s GROUP BY 1, 2, 3",
-            (campaign,))}
+        return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self._fetch(counts_query("%s"), (campaign,))}
 
     def not_reached(self, campaign: str, channel: str, *, silent_since: str | None) -> Iterator[tuple[Row, PlanRow]]:
-        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
-        plan_columns = ", ".join(f"r.{c.strip()}" for c in _PLAN_ROW_COLUMNS.split(","))
-        query = (f"SELECT {columns}, {plan_columns} FROM messages m "
-                 "JOIN plan_rows r ON r.plan = m.plan AND r.seq = m.seq WHERE m.campaign = %s AND m.channel = %s "
-                 "AND ((m.state = 'failed' AND m.permanent) "
-                 "OR m.delivery_state IN ('undelivered', 'failed', 'bounced', 'dropped')")
-        params: list[object] = [campaign, channel]
-        if silent_since is not None:
-            query += (" OR (m.state = 'accepted' AND (m.delivery_state IS NULL OR m.delivery_state IN "
-                      "('sent', 'deferred')) AND m.last_attempt_at <= %s)")
-            params.append(silent_since)
-        width = len(_MESSAGE_COLUMNS.split(","))
-        for values in self._fetch(query + ") ORDER BY m.line", params):
-            yield _row(values[:width]), _plan_row(values[width:])
+        query, params = not_reached_query(campaign, channel, silent_since, "%s")
+        for values in self._fetch(query, params):
+            yield message_row(values[:MESSAGE_WIDTH]), plan_row(values[MESSAGE_WIDTH:])
 
     # -- the STOP list ----------------------------------------------------------------------------------------
 
@@ -352,13 +329,9 @@ class PostgresLedger:
     # -- timings ----------------------------------------------------------------------------------------------
 
     def channel_times(self, campaign: str) -> list[ChannelTimes]:
-        states: dict[str, dict[str, int]] = {}
-        for channel, state, permanent, count in self._fetch(
-                "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = %s GROUP BY 1, 2, 3",
-                (campaign,)):
-            name = "rejected" if state == "failed" and permanent else str(state)
-            per_channel = states.setdefault(str(channel), {})
-            per_channel[name] = per_channel.get(name, 0) + int(count)
+        states = states_by_channel(self._fetch(
+            "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = %s GROUP BY 1, 2, 3",
+            (campaign,)))
         first = {str(c): str(at) for c, at in self._fetch(
             "SELECT channel, MIN(at) FROM (SELECT channel, last_attempt_at AS at FROM messages WHERE campaign = %s "
             "UNION ALL SELECT channel, at FROM attempts WHERE campaign = %s) t WHERE at IS NOT NULL GROUP BY 1",

@@ -45,30 +45,28 @@ from .base import (
 )
 from .claiming import sort_claims
 from .liveness import holder_is_gone
+from .queries import (
+    DECISION_SQL,
+    MESSAGE_WIDTH,
+    PLAN_COLUMNS,
+    PLAN_ROW_COLUMNS,
+    counts_query,
+    lease_from,
+    message_row,
+    not_reached_query,
+    opt,
+    plan_header,
+    plan_prefix,
+    plan_row,
+    rows_query,
+    states_by_channel,
+    the_one_plan,
+)
 from .schema import migrate
 
 FLUSH_EVERY_ROWS = 500
 FLUSH_EVERY_SECONDS = 0.25
 PLAN_COMMIT_ROWS = 20_000
-
-_MESSAGE_COLUMNS = ("campaign, channel, address, recipient_id, line, locale, state, permanent, attempts, provider_id, "
-                    "error_code, error, not_before, body, last_attempt_at, updated_at, text_version, corrections, "
-                    "delivery_state, delivery_code, delivery_reason, delivery_at")
-_PLAN_COLUMNS = ("id, campaign, notice, organisation, text_version, at, created_at, planned_by, channels, "
-                 "approval_required, approved_by, approved_at, messages, skips, summary, exercise")
-_PLAN_ROW_COLUMNS = "seq, channel, address, recipient_id, line, locale, timezone, not_before, view"
-
-_DUE = "(p.not_before IS NULL OR p.not_before <= :now)"
-DECISION_SQL = f"""CASE
-    WHEN p.channel = 'banner' THEN 'send'
-    WHEN m.state IS NULL OR m.state IN ('pending', 'deferred') THEN CASE WHEN {_DUE} THEN 'send' ELSE 'deferred' END
-    WHEN m.state IN ('accepted', 'uncertain', 'in_flight') AND m.text_version IS NOT NULL
-         AND m.text_version != :text_version AND :resend THEN 'send'
-    WHEN m.state = 'accepted' THEN 'done'
-    WHEN m.state = 'failed' THEN CASE WHEN m.permanent THEN 'held' WHEN {_DUE} THEN 'send' ELSE 'deferred' END
-    WHEN p.channel = 'email' AND :resend_uncertain THEN 'send'
-    ELSE 'uncertain' END"""
-
 
 def check_ledger_path(path: Path) -> None:
     """Refuse, before any planning, a ledger path that can never be a file."""
@@ -144,25 +142,17 @@ class SqliteLedger:
 
     def plan(self, reference: str) -> PlanHeader:
         reference = reference.strip().lower()
-        if len(reference) < 6:
-            raise LedgerError(f"plan '{reference}': give at least 6 characters of the plan id")
-        rows = self.db.execute(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND id LIKE ? "
-                               "ORDER BY created_at", (reference.replace("%", "") + "%",)).fetchall()
-        if not rows:
-            raise LedgerError(f"plan '{reference}' is not in the ledger {self.location} (crisiscomms report lists "
-                              "the plans)")
-        if len(rows) > 1:
-            raise LedgerError(f"plan '{reference}' is ambiguous in {self.location}: "
-                              f"{', '.join(str(r[0]) for r in rows)}; give more of the id")
-        return _plan_header(rows[0])
+        rows = self.db.execute(f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND id LIKE ? "
+                               "ORDER BY created_at", (plan_prefix(reference),)).fetchall()
+        return plan_header(the_one_plan(reference, rows, self.location))
 
     def plans(self, campaign: str | None = None) -> list[PlanHeader]:
-        query = f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready'"
+        query = f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready'"
         params: tuple[str, ...] = ()
         if campaign is not None:
             query += " AND campaign = ?"
             params = (campaign,)
-        return [_plan_header(row) for row in self.db.execute(query + " ORDER BY created_at", params)]
+        return [plan_header(row) for row in self.db.execute(query + " ORDER BY created_at", params)]
 
     def plan_snapshot(self, plan_id: str) -> str:
         row = self.db.execute("SELECT snapshot FROM plans WHERE id = ?", (plan_id,)).fetchone()
@@ -172,8 +162,8 @@ class SqliteLedger:
 
     def plan_rows(self, plan_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[PlanRow]:
         key = self._plan_key(plan_id)
-        return [_plan_row(values) for values in self.db.execute(
-            f"SELECT {_PLAN_ROW_COLUMNS} FROM plan_rows WHERE plan = ? AND seq > ? ORDER BY seq LIMIT ?",
+        return [plan_row(values) for values in self.db.execute(
+            f"SELECT {PLAN_ROW_COLUMNS} FROM plan_rows WHERE plan = ? AND seq > ? ORDER BY seq LIMIT ?",
             (key, after_seq, limit))]
 
     def plan_skips(self, plan_id: str) -> Iterator[SkipRow]:
@@ -224,7 +214,7 @@ class SqliteLedger:
         self._write("DELETE FROM leases WHERE campaign = ? AND token = ?", (campaign, holder.token))
 
     def leases(self) -> list[Lease]:
-        return [_lease(values) for values in self.db.execute(
+        return [lease_from(values) for values in self.db.execute(
             "SELECT campaign, host, pid, process_start, operator, plan, started_at, heartbeat_at FROM leases "
             "ORDER BY started_at")]
 
@@ -232,7 +222,7 @@ class SqliteLedger:
         values = self.db.execute(
             "SELECT campaign, host, pid, process_start, operator, plan, started_at, heartbeat_at FROM leases "
             "WHERE campaign = ?", (campaign,)).fetchone()
-        return None if values is None else _lease(values)
+        return None if values is None else lease_from(values)
 
     def _require_lease(self, campaign: str, holder: Holder) -> None:
         row = self.db.execute("SELECT token FROM leases WHERE campaign = ?", (campaign,)).fetchone()
@@ -317,9 +307,9 @@ class SqliteLedger:
                  "WHERE p.plan = ? AND p.seq > ? ORDER BY p.seq LIMIT ?")
         pairs: list[tuple[PlanRow, Existing | None]] = []
         for values in self.db.execute(query, (campaign, key, after_seq, limit)):
-            row = _plan_row(values[:9])
+            row = plan_row(values[:9])
             state, permanent, text_version = values[9:]
-            existing = None if state is None else Existing(str(state), bool(permanent), _opt(text_version))
+            existing = None if state is None else Existing(str(state), bool(permanent), opt(text_version))
             pairs.append((row, existing))
         return pairs
 
@@ -370,38 +360,18 @@ class SqliteLedger:
                  for campaign, o in outcomes])
 
     def rows(self, campaign: str, *, states: Sequence[str] = (), channel: str | None = None) -> Iterator[Row]:
-        query = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE campaign = ?"
-        params: list[str] = [campaign]
-        if states:
-            query += f" AND state IN ({','.join('?' for _ in states)})"
-            params.extend(states)
-        if channel:
-            query += " AND channel = ?"
-            params.append(channel)
-        for values in self.db.execute(query + " ORDER BY line, channel", params).fetchall():
-            yield _row(values)
+        query, params = rows_query(campaign, states, channel, "?")
+        for values in self.db.execute(query, params).fetchall():
+            yield message_row(values)
 
     def counts(self, campaign: str) -> dict[tuple[str, str, str], int]:
         """(channel, locale, state) → number of rows."""
-        return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self.db.execute(
-            "SELECT channel, locale, state, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
-            (campaign,))}
+        return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self.db.execute(counts_query("?"), (campaign,))}
 
     def not_reached(self, campaign: str, channel: str, *, silent_since: str | None) -> Iterator[tuple[Row, PlanRow]]:
-        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
-        plan_columns = ", ".join(f"r.{c.strip()}" for c in _PLAN_ROW_COLUMNS.split(","))
-        query = (f"SELECT {columns}, {plan_columns} FROM messages m "
-                 "JOIN plan_rows r ON r.plan = m.plan AND r.seq = m.seq WHERE m.campaign = ? AND m.channel = ? "
-                 "AND ((m.state = 'failed' AND m.permanent = 1) "
-                 "OR m.delivery_state IN ('undelivered', 'failed', 'bounced', 'dropped')")
-        params: list[object] = [campaign, channel]
-        if silent_since is not None:
-            query += (" OR (m.state = 'accepted' AND (m.delivery_state IS NULL OR m.delivery_state IN "
-                      "('sent', 'deferred')) AND m.last_attempt_at <= ?)")
-            params.append(silent_since)
-        width = len(_MESSAGE_COLUMNS.split(","))
-        for values in self.db.execute(query + ") ORDER BY m.line", params).fetchall():
-            yield _row(values[:width]), _plan_row(values[width:])
+        query, params = not_reached_query(campaign, channel, silent_since, "?")
+        for values in self.db.execute(query, params).fetchall():
+            yield message_row(values[:MESSAGE_WIDTH]), plan_row(values[MESSAGE_WIDTH:])
 
     # -- the STOP list ----------------------------------------------------------------------------------------
 
@@ -457,13 +427,9 @@ class SqliteLedger:
 
     def channel_times(self, campaign: str) -> list[ChannelTimes]:
         """Per channel: rows by state, the first request and the last accepted attempt, and receipts."""
-        states: dict[str, dict[str, int]] = {}
-        for channel, state, permanent, count in self.db.execute(
-                "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
-                (campaign,)):
-            name = "rejected" if state == "failed" and permanent else str(state)
-            per_channel = states.setdefault(str(channel), {})
-            per_channel[name] = per_channel.get(name, 0) + int(count)
+        states = states_by_channel(self.db.execute(
+            "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
+            (campaign,)))
         first = self._earliest_requests(campaign)
         last = {str(c): str(at) for c, at in self.db.execute(
             "SELECT channel, MAX(at) FROM attempts WHERE campaign = ? AND outcome = 'accepted' GROUP BY 1",
@@ -527,7 +493,7 @@ class _SqlitePlanWriter:
     def add(self, rows: Sequence[PlanRow], skips: Sequence[SkipRow]) -> None:
         db = self.ledger.db
         try:
-            db.executemany(f"INSERT INTO plan_rows (plan, {_PLAN_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany(f"INSERT INTO plan_rows (plan, {PLAN_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [(self.key, r.seq, r.channel, r.address, r.recipient_id, r.line, r.locale, r.timezone,
                              r.not_before, r.view) for r in rows])
             db.executemany("INSERT INTO plan_skips (plan, line, recipient_id, channel, reason, detail) "
@@ -611,42 +577,6 @@ def _database_problem(path: Path, error: sqlite3.DatabaseError) -> str:
                 "Restore it from a backup, or use another ledger with --ledger.")
     return (f"cannot write the ledger {path}: {_explain(error)}. Nothing was sent. Free disk space, fix the "
             "permissions, or choose another ledger with --ledger.")
-
-
-def _plan_header(values: Sequence[object]) -> PlanHeader:
-    (plan_id, campaign, notice, organisation, text_version, at, created_at, planned_by, channels, approval_required,
-     approved_by, approved_at, messages, skips, summary, exercise) = values
-    return PlanHeader(str(plan_id), str(campaign), str(notice), str(organisation), str(text_version), str(at),
-                      str(created_at), str(planned_by), tuple(str(channels).split(",")) if channels else (),
-                      bool(approval_required), _opt(approved_by), _opt(approved_at), int(messages or 0),  # type: ignore[call-overload]
-                      int(skips or 0), str(summary or "{}"), bool(exercise))  # type: ignore[call-overload]
-
-
-def _plan_row(values: Sequence[object]) -> PlanRow:
-    seq, channel, address, recipient_id, line, locale, timezone, not_before, view = values
-    return PlanRow(int(seq), str(channel), str(address), str(recipient_id), int(line), str(locale),  # type: ignore[call-overload]
-                   str(timezone), _opt(not_before), str(view))
-
-
-def _lease(values: Sequence[object]) -> Lease:
-    campaign, host, pid, process_start, operator, plan, started_at, heartbeat_at = values
-    holder = Holder(str(host), int(pid), str(operator), str(process_start or ""), str(plan or ""))  # type: ignore[call-overload]
-    return Lease(str(campaign), holder, str(started_at), str(heartbeat_at))
-
-
-def _row(values: Sequence[object]) -> Row:
-    (campaign, channel, address, recipient_id, line, locale, state, permanent, attempts, provider_id, error_code,
-     error, not_before, body, last_attempt_at, updated_at, text_version, corrections, delivery_state, delivery_code,
-     delivery_reason, delivery_at) = values
-    return Row(str(campaign), str(channel), str(address), str(recipient_id), int(line), str(locale),  # type: ignore[call-overload]
-               str(state), bool(permanent), int(attempts), _opt(provider_id), _opt(error_code), _opt(error),  # type: ignore[call-overload]
-               _opt(not_before), _opt(body), _opt(last_attempt_at), str(updated_at), _opt(text_version),
-               int(corrections or 0), _opt(delivery_state), _opt(delivery_code), _opt(delivery_reason),  # type: ignore[call-overload]
-               _opt(delivery_at))
-
-
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def _explain(error: BaseException) -> str:

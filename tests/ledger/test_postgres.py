@@ -41,21 +41,15 @@ NOW = "2026-11-25T11:00:00+00:00"
 POLICY = ClaimPolicy(NOW, "v1")
 
 
-@pytest.fixture
-def pg(pg_url: str) -> Iterator[PostgresLedger]:
+def _open(pg_url: str) -> Iterator[PostgresLedger]:
     ledger = open_ledger(LedgerLocation(pg_url, "--ledger"))
     assert isinstance(ledger, PostgresLedger)
     yield ledger
     ledger.close()
 
 
-@pytest.fixture
-def second(pg_url: str) -> Iterator[PostgresLedger]:
-    """Another machine's connection to the same ledger."""
-    ledger = open_ledger(LedgerLocation(pg_url, "--ledger"))
-    assert isinstance(ledger, PostgresLedger)
-    yield ledger
-    ledger.close()
+pg = pytest.fixture(_open, name="pg")
+second = pytest.fixture(_open, name="second")  # another machine's connection to the same ledger
 
 
 def write_plan(ledger: PostgresLedger, count: int, plan_id: str = PLAN) -> str:

@@ -10,11 +10,7 @@ import pytest
 
 from crisiscomms.errors import LedgerError
 from crisiscomms.ledger.base import (
-    CampaignInfo,
     Holder,
-    NewPlan,
-    PlanRow,
-    SkipRow,
 )
 from crisiscomms.ledger.liveness import process_start, this_host
 from crisiscomms.ledger.schema import V1_TABLES, schema_version
@@ -28,22 +24,6 @@ NOW = "2026-11-25T11:00:00+00:00"
 @pytest.fixture
 def ledger(tmp_path: Path) -> SqliteLedger:
     return SqliteLedger.open(tmp_path / "ledger.sqlite")
-
-
-def new_plan(text_version: str = "v1") -> NewPlan:
-    return NewPlan(CampaignInfo(CAMPAIGN, "notice", "org", "p.yaml"), text_version, "2026-11-25T12:00+01:00",
-                   "alice", ("sms",), False, "{}")
-
-
-def rows(count: int, not_before: str | None = None) -> list[PlanRow]:
-    return [PlanRow(i, "sms", f"+4670100{i:04d}", f"r{i}", i + 2, "sv", "Europe/Stockholm", not_before, "{}")
-            for i in range(count)]
-
-
-def write_plan(ledger: SqliteLedger, plan_id: str, count: int = 3, text_version: str = "v1") -> str:
-    writer = ledger.plan_writer(new_plan(text_version))
-    writer.add(rows(count), [SkipRow(99, "x", "sms", "invalid_phone", "")])
-    return writer.finish(plan_id, "{}")
 
 
 # -- schema ------------------------------------------------------------------------------------------------------
