@@ -87,6 +87,7 @@ class PostgresLedger:
         self.shared = True  # several senders may join one campaign (send --join)
         self._pending_outcomes: list[tuple[str, Outcome]] = []
         self._last_flush = time.monotonic()
+        self._lost = False  # the connection was lost once: close() does not wait for it again
 
     @classmethod
     def open(cls, target: PgTarget, *, create: bool = True) -> PostgresLedger:
@@ -103,7 +104,8 @@ class PostgresLedger:
 
     def close(self) -> None:
         try:
-            self.flush()
+            if not self._lost:  # else the outcomes stay unwritten: their rows stay in flight, uncertain next run
+                self.flush()
         finally:
             try:
                 with contextlib.suppress(psycopg.Error, TimeoutError):
@@ -127,6 +129,7 @@ class PostgresLedger:
         except CrisisCommsError:
             raise
         except (psycopg.OperationalError, psycopg.InterfaceError, TimeoutError) as error:
+            self._lost = True
             raise lost_connection(self.target, error) from None
         except psycopg.Error as error:
             raise write_problem(self.target, error) from None
