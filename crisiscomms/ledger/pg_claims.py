@@ -175,7 +175,7 @@ async def claim_next_chunk(connection: Connection, campaign: str, plan: int, hol
         async with connection.transaction():
             round_id = await _require_lease(connection, campaign, holder)
             await _cut_into_chunks(connection, campaign, round_id, plan, max(1, limit))
-            chunk = await _next_free_chunk(connection, campaign, round_id)
+            chunk = await _next_free_chunk(connection, campaign, round_id, plan)
             if chunk is None:
                 return [], None
             number, first_seq, last_seq, previous = chunk
@@ -185,7 +185,7 @@ async def claim_next_chunk(connection: Connection, campaign: str, plan: int, hol
                     "AND state = 'in_flight' AND plan = %s AND seq BETWEEN %s AND %s",
                     (now_iso(), campaign, previous, plan, first_seq, last_seq))
             await connection.execute("UPDATE claim_chunks SET holder = %s WHERE campaign = %s AND round = %s "
-                                     "AND chunk = %s", (holder.token, campaign, round_id, number))
+                                     "AND plan = %s AND chunk = %s", (holder.token, campaign, round_id, plan, number))
             claims = await _claim_rows(connection, campaign, plan, holder, policy, (first_seq, last_seq))
             if claims:
                 return claims, last_seq
@@ -196,17 +196,18 @@ async def _cut_into_chunks(connection: Connection, campaign: str, round_id: str,
         "INSERT INTO claim_chunks (campaign, round, chunk, plan, first_seq, last_seq) "
         "SELECT %(campaign)s, %(round)s, g, %(plan)s, g * %(limit)s, g * %(limit)s + %(limit)s - 1 "
         "FROM generate_series(0, (SELECT COALESCE(MAX(seq), 0) FROM plan_rows WHERE plan = %(plan)s) / %(limit)s) g "
-        "WHERE NOT EXISTS (SELECT 1 FROM claim_chunks WHERE campaign = %(campaign)s AND round = %(round)s) "
+        "WHERE NOT EXISTS (SELECT 1 FROM claim_chunks WHERE campaign = %(campaign)s AND round = %(round)s "
+        "AND plan = %(plan)s) "
         "ON CONFLICT DO NOTHING", {"campaign": campaign, "round": round_id, "plan": plan, "limit": limit})
 
 
-async def _next_free_chunk(connection: Connection, campaign: str,
-                           round_id: str) -> tuple[int, int, int, str | None] | None:
+async def _next_free_chunk(connection: Connection, campaign: str, round_id: str,
+                           plan: int) -> tuple[int, int, int, str | None] | None:
     cursor = await connection.execute(
         "SELECT chunk, first_seq, last_seq, holder FROM claim_chunks c WHERE c.campaign = %s AND c.round = %s "
-        "AND NOT c.done AND (c.holder IS NULL OR NOT EXISTS (SELECT 1 FROM leases l WHERE l.campaign = c.campaign "
-        f"AND l.token = c.holder AND {_FRESH})) ORDER BY chunk LIMIT 1 FOR UPDATE SKIP LOCKED",
-        (campaign, round_id, STALE_AFTER_SECONDS))
+        "AND c.plan = %s AND NOT c.done AND (c.holder IS NULL OR NOT EXISTS (SELECT 1 FROM leases l "
+        f"WHERE l.campaign = c.campaign AND l.token = c.holder AND {_FRESH})) ORDER BY chunk LIMIT 1 "
+        "FOR UPDATE SKIP LOCKED", (campaign, round_id, plan, STALE_AFTER_SECONDS))
     found = await cursor.fetchall()
     if not found:
         return None

@@ -139,7 +139,7 @@ CREATE TABLE IF NOT EXISTS claim_chunks (
     last_seq integer NOT NULL,
     holder text,
     done boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (campaign, round, chunk)
+    PRIMARY KEY (campaign, round, plan, chunk)
 );
 CREATE TABLE IF NOT EXISTS stop_list (
     address text PRIMARY KEY,
