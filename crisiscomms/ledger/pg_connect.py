@@ -85,7 +85,7 @@ class LoopThread:
         future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
         try:
             return future.result(timeout)
-        except (concurrent.futures.TimeoutError, TimeoutError):
+        except BaseException:  # a timeout, or Ctrl-C while waiting: the work is cancelled (rolled back), not left
             future.cancel()
             raise
 

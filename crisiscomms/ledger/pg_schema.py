@@ -183,11 +183,11 @@ async def migrate(connection: psycopg.AsyncConnection[tuple[object, ...]], shown
     version = await stored_version(connection)
     if version == PG_SCHEMA_VERSION:
         return
-    _refuse_newer(version, shown)
+    refuse_newer(version, shown)
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         version = await stored_version(connection)  # another machine may have created it meanwhile
-        _refuse_newer(version, shown)
+        refuse_newer(version, shown)
         if version == PG_SCHEMA_VERSION:
             return
         for statement in TABLES.split(";"):
@@ -196,7 +196,7 @@ async def migrate(connection: psycopg.AsyncConnection[tuple[object, ...]], shown
         await connection.execute("INSERT INTO crisiscomms_schema (version) VALUES (%s)", (PG_SCHEMA_VERSION,))
 
 
-def _refuse_newer(version: int | None, shown: str) -> None:
+def refuse_newer(version: int | None, shown: str) -> None:
     if version is not None and version > PG_SCHEMA_VERSION:
         raise SchemaTooNew(
             f"the ledger {shown} has schema version {version}, newer than this crisiscomms knows "

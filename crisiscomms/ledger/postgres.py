@@ -54,7 +54,7 @@ from .pg_connect import (
     opening_problem,
     write_problem,
 )
-from .pg_schema import PG_SCHEMA_VERSION, SchemaTooNew, migrate, stored_version
+from .pg_schema import migrate, refuse_newer, stored_version
 from .queries import (
     DECISION_SQL,
     MESSAGE_WIDTH,
@@ -414,6 +414,4 @@ async def _require_schema(connection: Connection, target: PgTarget) -> None:
     if version is None:
         raise LedgerError(f"no ledger in {target.shown} (no crisiscomms tables yet); give the one the send used "
                           "with --ledger, or set CRISISCOMMS_LEDGER")
-    if version > PG_SCHEMA_VERSION:
-        await migrate(connection, target.shown)  # refuses it with the same text as for writing
-        raise SchemaTooNew("unreachable")  # pragma: no cover - migrate raised
+    refuse_newer(version, target.shown)
