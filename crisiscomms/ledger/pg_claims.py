@@ -21,7 +21,6 @@ import psycopg
 
 from .base import (
     STALE_AFTER_SECONDS,
-    CampaignBusy,
     Claim,
     ClaimPolicy,
     Existing,
@@ -106,10 +105,6 @@ async def acquire(connection: Connection, campaign: str, holder: Holder, *,
              round_id))
         stamp = str((await cursor.fetchall())[0][0])
     return LeaseGrant(Lease(campaign, holder, stamp, stamp), dead[0] if dead else None), None
-
-
-def busy(lease: Lease) -> CampaignBusy:
-    return CampaignBusy(lease)
 
 
 async def _reap(connection: Connection, campaign: str, tokens: Sequence[str]) -> None:

@@ -28,6 +28,7 @@ from ..errors import CrisisCommsError, LedgerError
 from . import pg_claims, pg_connect, pg_writes
 from .base import (
     REACHED_STATES,
+    CampaignBusy,
     CampaignInfo,
     ChannelTimes,
     Claim,
@@ -211,7 +212,7 @@ class PostgresLedger:
     def acquire_lease(self, campaign: str, holder: Holder, *, join: bool = False) -> LeaseGrant:
         grant, busy = self._call(lambda c: pg_claims.acquire(c, campaign, holder, join=join))
         if busy is not None:
-            raise pg_claims.busy(busy)  # the reaping of dead senders is kept
+            raise CampaignBusy(busy)  # after the transaction: the reaping of dead senders is kept
         assert grant is not None
         return grant
 

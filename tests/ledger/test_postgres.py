@@ -346,3 +346,14 @@ def test_a_malformed_url_is_refused_without_its_password() -> None:
     assert "Hush-77" not in str(error.value)
     assert str(error.value).startswith("cannot reach the ledger postgresql://alice:***@127.0.0.1:notaport/crisis: "
                                        "connection is bad: invalid integer value \"notaport\"")
+
+
+def test_a_refused_sender_still_reaps_the_dead_ones(pg: PostgresLedger, second: PostgresLedger) -> None:
+    dead = Holder("laptop-of-dan", 7, "dan", "1", PLAN)
+    pg.acquire_lease(CAMPAIGN, dead)
+    pg.acquire_lease(CAMPAIGN, ME, join=True)
+    sql(pg, "UPDATE leases SET heartbeat_at = '2026-01-01T00:00:00+00:00' WHERE token = ?", (dead.token,))
+    with pytest.raises(CampaignBusy) as busy:
+        second.acquire_lease(CAMPAIGN, BOB)
+    assert busy.value.lease.holder.operator == "alice"
+    assert [lease.holder.operator for lease in pg.leases()] == ["alice"]
