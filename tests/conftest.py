@@ -18,8 +18,17 @@ from crisiscomms.testing.standin import (
     standin_in_thread,
 )
 
+from .pgserver import PgServer, pg_server, pg_url
+
+__all__ = ["PgServer", "Result", "pg_server", "pg_url", "run_cli"]
+
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs a real PostgreSQL server (tests/pgserver.py starts one; "
+                            "skipped with the reason without the server binaries)")
 
 
 @dataclass

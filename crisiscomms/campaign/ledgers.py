@@ -21,7 +21,10 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def legacy_stop_files(location: LedgerLocation) -> list[Path]:
-    candidates = [Path.cwd() / ".crisiscomms" / LEGACY_STOP_FILE, location.path.parent / LEGACY_STOP_FILE]
+    """The old STOP files to import: the working folder's, and one beside a SQLite ledger file."""
+    candidates = [Path.cwd() / ".crisiscomms" / LEGACY_STOP_FILE]
+    if not location.is_database:  # a database URL is no folder
+        candidates.append(location.path.parent / LEGACY_STOP_FILE)
     seen: dict[Path, Path] = {}
     for path in candidates:
         with contextlib.suppress(OSError):
@@ -57,10 +60,18 @@ def open_campaign_ledger(location: LedgerLocation) -> tuple[Ledger, list[str]]:
 
 
 def stop_numbers_without_writing(location: LedgerLocation) -> tuple[str, ...]:
-    """The STOP list for a dry run: read from the ledger (if there is one) and old files, writing nothing."""
+    """The STOP list for a dry run: read from the ledger (if there is one) and old files, writing nothing.
+
+    A PostgreSQL ledger that cannot be reached is an error (LedgerError), not an empty list: the plan must not
+    be shown without the numbers that replied STOP."""
     numbers: set[str] = set()
     path = location.path
-    if path.is_file():
+    if location.is_database:
+        from ..ledger.pg_connect import PgTarget
+        from ..ledger.postgres import read_stop_numbers
+
+        numbers.update(read_stop_numbers(PgTarget(location.target, location.shown())))
+    elif path.is_file():
         with contextlib.suppress(sqlite3.Error):
             connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:

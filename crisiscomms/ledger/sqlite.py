@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -27,7 +28,6 @@ from .base import (
     ChannelTimes,
     Claim,
     ClaimPolicy,
-    Decision,
     Existing,
     Holder,
     Lease,
@@ -41,34 +41,32 @@ from .base import (
     SkipRow,
     StopImport,
     TextChoice,
-    decide,
     now_iso,
 )
+from .claiming import sort_claims
 from .liveness import holder_is_gone
+from .queries import (
+    DECISION_SQL,
+    MESSAGE_WIDTH,
+    PLAN_COLUMNS,
+    PLAN_ROW_COLUMNS,
+    counts_query,
+    lease_from,
+    message_row,
+    not_reached_query,
+    opt,
+    plan_header,
+    plan_prefix,
+    plan_row,
+    rows_query,
+    states_by_channel,
+    the_one_plan,
+)
 from .schema import migrate
 
 FLUSH_EVERY_ROWS = 500
 FLUSH_EVERY_SECONDS = 0.25
 PLAN_COMMIT_ROWS = 20_000
-
-_MESSAGE_COLUMNS = ("campaign, channel, address, recipient_id, line, locale, state, permanent, attempts, provider_id, "
-                    "error_code, error, not_before, body, last_attempt_at, updated_at, text_version, corrections, "
-                    "delivery_state, delivery_code, delivery_reason, delivery_at")
-_PLAN_COLUMNS = ("id, campaign, notice, organisation, text_version, at, created_at, planned_by, channels, "
-                 "approval_required, approved_by, approved_at, messages, skips, summary, exercise")
-_PLAN_ROW_COLUMNS = "seq, channel, address, recipient_id, line, locale, timezone, not_before, view"
-
-_DUE = "(p.not_before IS NULL OR p.not_before <= :now)"
-DECISION_SQL = f"""CASE
-    WHEN p.channel = 'banner' THEN 'send'
-    WHEN m.state IS NULL OR m.state IN ('pending', 'deferred') THEN CASE WHEN {_DUE} THEN 'send' ELSE 'deferred' END
-    WHEN m.state IN ('accepted', 'uncertain', 'in_flight') AND m.text_version IS NOT NULL
-         AND m.text_version != :text_version AND :resend THEN 'send'
-    WHEN m.state = 'accepted' THEN 'done'
-    WHEN m.state = 'failed' THEN CASE WHEN m.permanent THEN 'held' WHEN {_DUE} THEN 'send' ELSE 'deferred' END
-    WHEN p.channel = 'email' AND :resend_uncertain THEN 'send'
-    ELSE 'uncertain' END"""
-
 
 def check_ledger_path(path: Path) -> None:
     """Refuse, before any planning, a ledger path that can never be a file."""
@@ -94,6 +92,7 @@ class SqliteLedger:
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> SqliteLedger:
         """Open (creating, migrating) the ledger and prove it can be written, before anything is sent."""
+        _refuse_database_url(path)
         check_ledger_path(path)
         if not create and not path.exists():
             raise LedgerError(f"no ledger at {path}; give the one the send used with --ledger, or set "
@@ -143,25 +142,17 @@ class SqliteLedger:
 
     def plan(self, reference: str) -> PlanHeader:
         reference = reference.strip().lower()
-        if len(reference) < 6:
-            raise LedgerError(f"plan '{reference}': give at least 6 characters of the plan id")
-        rows = self.db.execute(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND id LIKE ? "
-                               "ORDER BY created_at", (reference.replace("%", "") + "%",)).fetchall()
-        if not rows:
-            raise LedgerError(f"plan '{reference}' is not in the ledger {self.location} (crisiscomms report lists "
-                              "the plans)")
-        if len(rows) > 1:
-            raise LedgerError(f"plan '{reference}' is ambiguous in {self.location}: "
-                              f"{', '.join(str(r[0]) for r in rows)}; give more of the id")
-        return _plan_header(rows[0])
+        rows = self.db.execute(f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready' AND id LIKE ? "
+                               "ORDER BY created_at", (plan_prefix(reference),)).fetchall()
+        return plan_header(the_one_plan(reference, rows, self.location))
 
     def plans(self, campaign: str | None = None) -> list[PlanHeader]:
-        query = f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'ready'"
+        query = f"SELECT {PLAN_COLUMNS} FROM plans WHERE state = 'ready'"
         params: tuple[str, ...] = ()
         if campaign is not None:
             query += " AND campaign = ?"
             params = (campaign,)
-        return [_plan_header(row) for row in self.db.execute(query + " ORDER BY created_at", params)]
+        return [plan_header(row) for row in self.db.execute(query + " ORDER BY created_at", params)]
 
     def plan_snapshot(self, plan_id: str) -> str:
         row = self.db.execute("SELECT snapshot FROM plans WHERE id = ?", (plan_id,)).fetchone()
@@ -171,8 +162,8 @@ class SqliteLedger:
 
     def plan_rows(self, plan_id: str, *, after_seq: int = -1, limit: int = 1000) -> list[PlanRow]:
         key = self._plan_key(plan_id)
-        return [_plan_row(values) for values in self.db.execute(
-            f"SELECT {_PLAN_ROW_COLUMNS} FROM plan_rows WHERE plan = ? AND seq > ? ORDER BY seq LIMIT ?",
+        return [plan_row(values) for values in self.db.execute(
+            f"SELECT {PLAN_ROW_COLUMNS} FROM plan_rows WHERE plan = ? AND seq > ? ORDER BY seq LIMIT ?",
             (key, after_seq, limit))]
 
     def plan_skips(self, plan_id: str) -> Iterator[SkipRow]:
@@ -223,7 +214,7 @@ class SqliteLedger:
         self._write("DELETE FROM leases WHERE campaign = ? AND token = ?", (campaign, holder.token))
 
     def leases(self) -> list[Lease]:
-        return [_lease(values) for values in self.db.execute(
+        return [lease_from(values) for values in self.db.execute(
             "SELECT campaign, host, pid, process_start, operator, plan, started_at, heartbeat_at FROM leases "
             "ORDER BY started_at")]
 
@@ -231,7 +222,7 @@ class SqliteLedger:
         values = self.db.execute(
             "SELECT campaign, host, pid, process_start, operator, plan, started_at, heartbeat_at FROM leases "
             "WHERE campaign = ?", (campaign,)).fetchone()
-        return None if values is None else _lease(values)
+        return None if values is None else lease_from(values)
 
     def _require_lease(self, campaign: str, holder: Holder) -> None:
         row = self.db.execute("SELECT token FROM leases WHERE campaign = ?", (campaign,)).fetchone()
@@ -291,25 +282,13 @@ class SqliteLedger:
         pairs = self._pairs(campaign, key, after_seq, limit)
         if not pairs:
             return [], None
-        claims: list[Claim] = []
-        inserts: list[tuple[object, ...]] = []
-        updates: list[tuple[object, ...]] = []
         stamp = now_iso()
-        for row, existing in pairs:
-            decision = decide(row, existing, policy)
-            if decision not in (Decision.SEND, Decision.DEFERRED):
-                continue
-            state = "pending" if decision is Decision.SEND else "deferred"
-            if existing is None:
-                inserts.append((campaign, row.channel, row.address, row.recipient_id, row.line, row.locale, state,
-                                row.not_before, stamp, key, row.seq, policy.text_version, holder.token))
-            else:
-                correction = existing.state in REACHED_STATES
-                updates.append((state, row.recipient_id, row.line, row.locale, row.not_before, stamp, key, row.seq,
-                                policy.text_version, holder.token, int(correction), campaign, row.channel,
-                                row.address))
-            if decision is Decision.SEND:
-                claims.append(Claim(row, correction=existing is not None and existing.state in REACHED_STATES))
+        claimed = sort_claims(pairs, policy)
+        inserts = [(campaign, row.channel, row.address, row.recipient_id, row.line, row.locale, state, row.not_before,
+                    stamp, key, row.seq, policy.text_version, holder.token) for row, state in claimed.new]
+        updates = [(state, row.recipient_id, row.line, row.locale, row.not_before, stamp, key, row.seq,
+                    policy.text_version, holder.token, int(correction), campaign, row.channel, row.address)
+                   for row, state, correction in claimed.changed]
         with self._transaction():
             self._require_lease(campaign, holder)
             self.db.executemany(
@@ -319,7 +298,7 @@ class SqliteLedger:
                 "UPDATE messages SET state = ?, recipient_id = ?, line = ?, locale = ?, not_before = ?, "
                 "updated_at = ?, plan = ?, seq = ?, text_version = ?, holder = ?, permanent = 0, "
                 "corrections = corrections + ? WHERE campaign = ? AND channel = ? AND address = ?", updates)
-        return claims, pairs[-1][0].seq
+        return claimed.claims, pairs[-1][0].seq
 
     def _pairs(self, campaign: str, key: int, after_seq: int, limit: int) -> list[tuple[PlanRow, Existing | None]]:
         query = ("SELECT p.seq, p.channel, p.address, p.recipient_id, p.line, p.locale, p.timezone, p.not_before, "
@@ -328,9 +307,9 @@ class SqliteLedger:
                  "WHERE p.plan = ? AND p.seq > ? ORDER BY p.seq LIMIT ?")
         pairs: list[tuple[PlanRow, Existing | None]] = []
         for values in self.db.execute(query, (campaign, key, after_seq, limit)):
-            row = _plan_row(values[:9])
+            row = plan_row(values[:9])
             state, permanent, text_version = values[9:]
-            existing = None if state is None else Existing(str(state), bool(permanent), _opt(text_version))
+            existing = None if state is None else Existing(str(state), bool(permanent), opt(text_version))
             pairs.append((row, existing))
         return pairs
 
@@ -381,38 +360,18 @@ class SqliteLedger:
                  for campaign, o in outcomes])
 
     def rows(self, campaign: str, *, states: Sequence[str] = (), channel: str | None = None) -> Iterator[Row]:
-        query = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE campaign = ?"
-        params: list[str] = [campaign]
-        if states:
-            query += f" AND state IN ({','.join('?' for _ in states)})"
-            params.extend(states)
-        if channel:
-            query += " AND channel = ?"
-            params.append(channel)
-        for values in self.db.execute(query + " ORDER BY line, channel", params).fetchall():
-            yield _row(values)
+        query, params = rows_query(campaign, states, channel, "?")
+        for values in self.db.execute(query, params).fetchall():
+            yield message_row(values)
 
     def counts(self, campaign: str) -> dict[tuple[str, str, str], int]:
         """(channel, locale, state) → number of rows."""
-        return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self.db.execute(
-            "SELECT channel, locale, state, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
-            (campaign,))}
+        return {(str(c), str(loc), str(s)): int(n) for c, loc, s, n in self.db.execute(counts_query("?"), (campaign,))}
 
     def not_reached(self, campaign: str, channel: str, *, silent_since: str | None) -> Iterator[tuple[Row, PlanRow]]:
-        columns = ", ".join(f"m.{c.strip()}" for c in _MESSAGE_COLUMNS.split(","))
-        plan_columns = ", ".join(f"r.{c.strip()}" for c in _PLAN_ROW_COLUMNS.split(","))
-        query = (f"SELECT {columns}, {plan_columns} FROM messages m "
-                 "JOIN plan_rows r ON r.plan = m.plan AND r.seq = m.seq WHERE m.campaign = ? AND m.channel = ? "
-                 "AND ((m.state = 'failed' AND m.permanent = 1) "
-                 "OR m.delivery_state IN ('undelivered', 'failed', 'bounced', 'dropped')")
-        params: list[object] = [campaign, channel]
-        if silent_since is not None:
-            query += (" OR (m.state = 'accepted' AND (m.delivery_state IS NULL OR m.delivery_state IN "
-                      "('sent', 'deferred')) AND m.last_attempt_at <= ?)")
-            params.append(silent_since)
-        width = len(_MESSAGE_COLUMNS.split(","))
-        for values in self.db.execute(query + ") ORDER BY m.line", params).fetchall():
-            yield _row(values[:width]), _plan_row(values[width:])
+        query, params = not_reached_query(campaign, channel, silent_since, "?")
+        for values in self.db.execute(query, params).fetchall():
+            yield message_row(values[:MESSAGE_WIDTH]), plan_row(values[MESSAGE_WIDTH:])
 
     # -- the STOP list ----------------------------------------------------------------------------------------
 
@@ -468,13 +427,9 @@ class SqliteLedger:
 
     def channel_times(self, campaign: str) -> list[ChannelTimes]:
         """Per channel: rows by state, the first request and the last accepted attempt, and receipts."""
-        states: dict[str, dict[str, int]] = {}
-        for channel, state, permanent, count in self.db.execute(
-                "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
-                (campaign,)):
-            name = "rejected" if state == "failed" and permanent else str(state)
-            per_channel = states.setdefault(str(channel), {})
-            per_channel[name] = per_channel.get(name, 0) + int(count)
+        states = states_by_channel(self.db.execute(
+            "SELECT channel, state, permanent, COUNT(*) FROM messages WHERE campaign = ? GROUP BY 1, 2, 3",
+            (campaign,)))
         first = self._earliest_requests(campaign)
         last = {str(c): str(at) for c, at in self.db.execute(
             "SELECT channel, MAX(at) FROM attempts WHERE campaign = ? AND outcome = 'accepted' GROUP BY 1",
@@ -538,7 +493,7 @@ class _SqlitePlanWriter:
     def add(self, rows: Sequence[PlanRow], skips: Sequence[SkipRow]) -> None:
         db = self.ledger.db
         try:
-            db.executemany(f"INSERT INTO plan_rows (plan, {_PLAN_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany(f"INSERT INTO plan_rows (plan, {PLAN_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [(self.key, r.seq, r.channel, r.address, r.recipient_id, r.line, r.locale, r.timezone,
                              r.not_before, r.view) for r in rows])
             db.executemany("INSERT INTO plan_skips (plan, line, recipient_id, channel, reason, detail) "
@@ -582,6 +537,14 @@ class _SqlitePlanWriter:
         db.execute("DELETE FROM plans WHERE key = ?", (self.key,))
 
 
+def _refuse_database_url(path: Path) -> None:
+    """A PostgreSQL URL given to a command that works on SQLite ledgers only (delivery receipts, for now)."""
+    url = re.sub(r"^(postgres(?:ql)?):/(?!/)", r"\1://", str(path), flags=re.IGNORECASE)
+    if url != str(path):
+        raise LedgerError(f"the ledger {url} is a PostgreSQL database; this command works with a SQLite ledger file "
+                          "only (delivery receipts are kept in SQLite ledgers for now). Nothing was changed.")
+
+
 def _is_stale(lease: Lease) -> bool:
     return lease.heartbeat_age() > STALE_AFTER_SECONDS or holder_is_gone(lease.holder)
 
@@ -614,42 +577,6 @@ def _database_problem(path: Path, error: sqlite3.DatabaseError) -> str:
                 "Restore it from a backup, or use another ledger with --ledger.")
     return (f"cannot write the ledger {path}: {_explain(error)}. Nothing was sent. Free disk space, fix the "
             "permissions, or choose another ledger with --ledger.")
-
-
-def _plan_header(values: Sequence[object]) -> PlanHeader:
-    (plan_id, campaign, notice, organisation, text_version, at, created_at, planned_by, channels, approval_required,
-     approved_by, approved_at, messages, skips, summary, exercise) = values
-    return PlanHeader(str(plan_id), str(campaign), str(notice), str(organisation), str(text_version), str(at),
-                      str(created_at), str(planned_by), tuple(str(channels).split(",")) if channels else (),
-                      bool(approval_required), _opt(approved_by), _opt(approved_at), int(messages or 0),  # type: ignore[call-overload]
-                      int(skips or 0), str(summary or "{}"), bool(exercise))  # type: ignore[call-overload]
-
-
-def _plan_row(values: Sequence[object]) -> PlanRow:
-    seq, channel, address, recipient_id, line, locale, timezone, not_before, view = values
-    return PlanRow(int(seq), str(channel), str(address), str(recipient_id), int(line), str(locale),  # type: ignore[call-overload]
-                   str(timezone), _opt(not_before), str(view))
-
-
-def _lease(values: Sequence[object]) -> Lease:
-    campaign, host, pid, process_start, operator, plan, started_at, heartbeat_at = values
-    holder = Holder(str(host), int(pid), str(operator), str(process_start or ""), str(plan or ""))  # type: ignore[call-overload]
-    return Lease(str(campaign), holder, str(started_at), str(heartbeat_at))
-
-
-def _row(values: Sequence[object]) -> Row:
-    (campaign, channel, address, recipient_id, line, locale, state, permanent, attempts, provider_id, error_code,
-     error, not_before, body, last_attempt_at, updated_at, text_version, corrections, delivery_state, delivery_code,
-     delivery_reason, delivery_at) = values
-    return Row(str(campaign), str(channel), str(address), str(recipient_id), int(line), str(locale),  # type: ignore[call-overload]
-               str(state), bool(permanent), int(attempts), _opt(provider_id), _opt(error_code), _opt(error),  # type: ignore[call-overload]
-               _opt(not_before), _opt(body), _opt(last_attempt_at), str(updated_at), _opt(text_version),
-               int(corrections or 0), _opt(delivery_state), _opt(delivery_code), _opt(delivery_reason),  # type: ignore[call-overload]
-               _opt(delivery_at))
-
-
-def _opt(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def _explain(error: BaseException) -> str:

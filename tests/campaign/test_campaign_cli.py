@@ -42,8 +42,20 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield root
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_ledger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test runs with the default SQLite ledger, and again with a PostgreSQL ledger (CRISISCOMMS_LEDGER)."""
+    if request.param == "postgres":
+        monkeypatch.setenv("CRISISCOMMS_LEDGER", request.getfixturevalue("pg_url"))
+    return str(request.param)
+
+
 def ledger_file() -> Path:
     return resolve_location(None, {}).path
+
+
+def ledger_shown() -> str:
+    return resolve_location(None, os.environ).shown()
 
 
 def plan(*extra: str) -> Result:
@@ -64,7 +76,7 @@ def send(*extra: str) -> Result:
 # -- one ledger, found from anywhere -------------------------------------------------------------------------
 
 
-def test_same_command_from_another_folder_sends_nothing_again(project: Path, standin: Standin, tmp_path: Path,
+def test_same_command_from_another_folder_sends_nothing_again(any_ledger: str, project: Path, standin: Standin, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert send("--channels", "sms").code == 0
     elsewhere = tmp_path / "home"
@@ -97,7 +109,7 @@ def test_campaign_identity_includes_the_organisation(project: Path) -> None:
     assert result["campaign"] == "testbolaget/outage"
 
 
-def test_old_stop_file_is_imported_once_with_a_note(project: Path, standin: Standin) -> None:
+def test_old_stop_file_is_imported_once_with_a_note(any_ledger: str, project: Path, standin: Standin) -> None:
     legacy = project / ".crisiscomms" / "opted-out-sms.txt"
     legacy.parent.mkdir()
     legacy.write_text(f"{phone(3)}\n{phone(4)}\n", encoding="utf-8")
@@ -112,7 +124,7 @@ def test_old_stop_file_is_imported_once_with_a_note(project: Path, standin: Stan
 # -- planned once, frozen ------------------------------------------------------------------------------------
 
 
-def test_plan_json_has_the_plan_id_and_the_dry_run_keys(project: Path) -> None:
+def test_plan_json_has_the_plan_id_and_the_dry_run_keys(any_ledger: str, project: Path) -> None:
     result = plan("--format", "json", "--channels", "sms,email")
     data = json.loads(result.stdout)
     dry = json.loads(send("--dry-run", "--format", "json", "--channels", "sms,email").stdout)
@@ -121,7 +133,7 @@ def test_plan_json_has_the_plan_id_and_the_dry_run_keys(project: Path) -> None:
     assert plan_id(plan("--format", "json", "--channels", "sms,email")) == data["plan"]  # same input, same plan
 
 
-def test_what_was_planned_is_sent_even_if_audience_and_templates_change(project: Path, standin: Standin) -> None:
+def test_what_was_planned_is_sent_even_if_audience_and_templates_change(any_ledger: str, project: Path, standin: Standin) -> None:
     frozen = plan_id(plan("--format", "json", "--channels", "sms"))
     (project / "audience.csv").write_text("id,phone\nx,+46709999999\n", encoding="utf-8")
     shutil.rmtree(project / "templates")
@@ -139,15 +151,15 @@ def test_send_plan_refuses_planning_options(project: Path) -> None:
                              "it (make a new plan with 'crisiscomms plan' instead)\n")
 
 
-def test_unknown_plan_is_a_clear_error(project: Path) -> None:
+def test_unknown_plan_is_a_clear_error(any_ledger: str, project: Path) -> None:
     plan()
     result = run_cli("send", "--plan", "0123456789", "--yes")
     assert result.code == 3
-    assert result.stderr == (f"crisiscomms: plan '0123456789' is not in the ledger {ledger_file()} (crisiscomms "
+    assert result.stderr == (f"crisiscomms: plan '0123456789' is not in the ledger {ledger_shown()} (crisiscomms "
                              "report lists the plans)\n")
 
 
-def test_plan_show_prints_what_was_planned(project: Path) -> None:
+def test_plan_show_prints_what_was_planned(any_ledger: str, project: Path) -> None:
     frozen = plan_id(plan("--format", "json", "--channels", "sms"))
     shown = run_cli("plan", "show", frozen[:8])
     assert shown.code == 0
@@ -232,7 +244,7 @@ def test_a_changed_text_is_refused_with_the_counts_and_two_choices(project: Path
     assert len(standin.sms) == 30
 
 
-def test_continue_with_new_text_reaches_only_the_new_people_with_it(project: Path, standin: Standin) -> None:
+def test_continue_with_new_text_reaches_only_the_new_people_with_it(any_ledger: str, project: Path, standin: Standin) -> None:
     assert send("--channels", "sms").code == 0
     _change_text(project)
     with (project / "audience.csv").open("a", encoding="utf-8") as audience:
@@ -247,7 +259,7 @@ def test_continue_with_new_text_reaches_only_the_new_people_with_it(project: Pat
     assert len(standin.sms) == 31
 
 
-def test_resend_to_all_sends_the_correction_once_to_everyone(project: Path, standin: Standin) -> None:
+def test_resend_to_all_sends_the_correction_once_to_everyone(any_ledger: str, project: Path, standin: Standin) -> None:
     assert send("--channels", "sms").code == 0
     _change_text(project)
     result = send("--channels", "sms", "--resend-to-all")
@@ -269,7 +281,7 @@ def _require_approval(project: Path) -> None:
                                                                      1), encoding="utf-8")
 
 
-def test_approval_required_missing_by_the_planner_and_by_another(project: Path, standin: Standin,
+def test_approval_required_missing_by_the_planner_and_by_another(any_ledger: str, project: Path, standin: Standin,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     _require_approval(project)
     monkeypatch.setenv("CRISISCOMMS_OPERATOR", "alice")
