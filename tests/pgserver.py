@@ -37,6 +37,17 @@ class PgServer:
     socket_dir: Path
     bin_dir: Path
     run_as: str | None
+    data_dir: Path
+    options: str  # the postgres options it was started with
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: its connections are cut), keeping its data."""
+        _run(self.bin_dir, self.run_as, "pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+
+    def start(self) -> None:
+        """Start it again after :meth:`stop`, on the same port with the same data."""
+        _run(self.bin_dir, self.run_as, "pg_ctl", "-D", str(self.data_dir), "-o", self.options, "-l",
+             str(self.data_dir.parent / "log"), "-w", "start")
 
     def url(self, database: str = "postgres", *, user: str | None = None, password: str | None = None) -> str:
         """A URL without the password (the tests pass it through PGPASSWORD unless they give one)."""
@@ -102,14 +113,15 @@ def running_server() -> Iterator[PgServer | str]:
     password = secrets.token_urlsafe(16)
     (folder / "pwfile").write_text(password + "\n", encoding="utf-8")
     _prepare(folder, run_as)
-    server = PgServer("127.0.0.1", free_port(), SUPERUSER, password, sockets, bin_dir, run_as)
+    port = free_port()
+    options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sockets} "
+               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    server = PgServer("127.0.0.1", port, SUPERUSER, password, sockets, bin_dir, run_as, data, options)
     started = False
     try:
         _run(bin_dir, run_as, "initdb", "-D", str(data), "-U", SUPERUSER, f"--pwfile={folder / 'pwfile'}",
              "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} -c unix_socket_directories={sockets} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        _run(bin_dir, run_as, "pg_ctl", "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
+        server.start()
         started = True
         yield server
     finally:

@@ -35,6 +35,9 @@ from .frozen import Thawed, thaw
 
 RECONCILE_CONCURRENCY = 10
 CLAIM_BATCH = 500
+#: On a shared ledger a claim is a chunk of the plan no other sender gets: small enough that a sender who joins
+#: finds free chunks, and that a crashed sender leaves little behind.
+SHARED_CLAIM_BATCH = 100
 #: Channels whose uncertain rows are looked up at the provider before a resume, and whether the look-up
 #: needs the fingerprint of the text sent (an SMS is matched by its body; Twilio keeps no TwiML of a call,
 #: so any call to the number from the caller id since the attempt counts as this one).
@@ -117,6 +120,7 @@ class SendOutcome:
     reconciled: Counter[str] = field(default_factory=Counter)  # found / resend / unknown, and per channel
     permanent_failures: int = 0
     exercise: bool = False
+    other_senders: int = 0  # joined senders still sending this campaign when this one finished
 
     def as_dict(self) -> dict[str, object]:
         """The outcome for tools (``send --format json``): counts per channel and state, and the next steps."""
@@ -125,7 +129,7 @@ class SendOutcome:
             by_channel.setdefault(channel, {})
             by_channel[channel][state] = by_channel[channel].get(state, 0) + count
         return {"campaign": self.campaign, "plan": self.plan, "exercise": self.exercise, "counts": by_channel,
-                "complete": self.complete,
+                "complete": self.complete, "other_senders": self.other_senders,
                 "rejected": self.permanent_failures, "aborted": str(self.dispatch.aborted or "") or None,
                 "interrupted": self.dispatch.interrupted, "next_steps": next_steps(self)}
 
@@ -138,8 +142,10 @@ class SendOutcome:
 
     @property
     def complete(self) -> bool:
-        """Nothing left that a rerun could still deliver now (deferrals aside)."""
-        unsettled = sum(self.total(s) for s in ("pending", "in_flight", "uncertain"))
+        """Nothing left that a rerun could still deliver now (deferrals aside); with other senders still at work,
+        the rows they hold (pending, in flight) are theirs to settle."""
+        busy = ("uncertain",) if self.other_senders else ("pending", "in_flight", "uncertain")
+        unsettled = sum(self.total(s) for s in busy)
         return unsettled == 0 and self.retryable_failures == 0
 
 
@@ -254,7 +260,8 @@ class PlanSend:
                         await channel.aclose()
         self.ledger.flush()
         outcome = SendOutcome(self.campaign, self.plan.id, self.ledger.counts(self.campaign), result, reconciled,
-                              exercise=self.plan.exercise)
+                              exercise=self.plan.exercise,
+                              other_senders=max(0, self.ledger.live_senders(self.campaign) - 1))
         outcome.permanent_failures = sum(
             1 for row in self.ledger.rows(self.campaign, states=("failed",)) if row.permanent)
         return outcome
@@ -265,12 +272,16 @@ class PlanSend:
             "the next run treats them as uncertain and checks SMS and calls with Twilio before sending anything "
             f"again. When the ledger is back, resume with: crisiscomms send --plan {self.plan.id}")
 
+    @property
+    def _claim_size(self) -> int:
+        return SHARED_CLAIM_BATCH if self.ledger.shared else CLAIM_BATCH
+
     def _claimed(self, thawed: Thawed) -> Iterator[PlannedMessage]:
         """The plan's messages to send now, claimed from the ledger a batch at a time."""
         after: int | None = -1
         while after is not None:
             claims, after = self.ledger.claim_batch(self.campaign, self.plan.id, self.holder, self.policy,
-                                                    after_seq=after, limit=CLAIM_BATCH)
+                                                    after_seq=after, limit=self._claim_size)
             for claim in claims:
                 yield thawed.message(claim.row)
 
@@ -343,7 +354,11 @@ def next_steps(outcome: SendOutcome) -> list[str]:
     if outcome.retryable_failures:
         steps.append(f"{outcome.retryable_failures:,} messages failed after retries (throttling, errors). "
                      f"Retry them with: {resume} (or run the same command again).")
-    if outcome.total("pending"):
+    if outcome.other_senders:
+        steps.append(f"{outcome.other_senders} other sender{'s are' if outcome.other_senders > 1 else ' is'} still "
+                     f"sending this campaign; this sender's part is done. The whole campaign: crisiscomms report "
+                     f"--campaign {outcome.campaign}")
+    elif outcome.total("pending"):
         steps.append(f"{outcome.total('pending'):,} messages were not sent yet. Resume with: {resume} "
                      "(or run the same command again).")
     if outcome.total("deferred"):
