@@ -15,6 +15,9 @@ Five figures, each measured for at most ``--seconds``:
 * ``aiohttp-floor``: the same lean client against an aiohttp handler that only reads the
   body and answers ok (nothing verified or stored): what any aiohttp receiver reaches here;
   the twilio figures are also given as a share of it;
+
+  the clients of these three take turns (three slices each, from one client process), so
+  that on a shared, noisy machine their ratios compare like with like;
 * ``sendgrid``: signed Event Webhook posts of 100 events each to ``/sendgrid/events``
   (ECDSA P-256 checked with the SDK's EventWebhook).
 
@@ -53,7 +56,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crisiscomms.delivery.receipts.events import twilio_event
-from crisiscomms.delivery.receipts.server import ReceiptServer, ServerConfig
+from crisiscomms.delivery.receipts.server import TWILIO_PATH, ReceiptServer, ServerConfig
 from crisiscomms.delivery.receipts.store import MemoryReceiptStore, ReceiptStore
 from crisiscomms.testing.standin_receipts import SendGridSigner, twilio_signature
 
@@ -61,7 +64,7 @@ TOKEN = "bench-twilio-auth-token"
 CAMPAIGN = "bench"
 EVENTS_PER_POST = 100
 POOL = 20_000  # distinct messages prepared per figure
-TWILIO_POOL = 40_000  # one callback each: enough for 6 s at more than 6,000/s
+TWILIO_POOL = 40_000  # one callback each per Twilio figure: enough for 4 s at 10,000/s
 
 
 def memory_store(sids: list[str], campaign: str) -> ReceiptStore:
@@ -297,25 +300,76 @@ def post_from_another_process(url: str, bodies: list[tuple[bytes, dict[str, str]
     return outcome
 
 
+#: The three Twilio figures: (name, client, server). Their clients take turns in short slices, so that
+#: on a shared machine each figure sees the same load and their ratios hold within one run.
+TWILIO_FIGURES = (("twilio", "lean", "receipts"), ("twilio-aiohttp", "aiohttp", "receipts"),
+                  ("aiohttp-floor", "lean", "floor"))
+#: Which :data:`TWILIO_POOL`-sized share of the signed callbacks each figure sends: the two receipt
+#: figures distinct messages, the floor (which stores nothing) the first figure's again.
+SHARES = {"twilio": 0, "twilio-aiohttp": 1, "aiohttp-floor": 0}
+SLICES = 3
+
+
+def signed_callbacks(url: str, pool: list[str]) -> list[tuple[bytes, dict[str, str]]]:
+    bodies = []
+    for sid in pool:
+        params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+        bodies.append((urlencode(params).encode(), {"X-Twilio-Signature": twilio_signature(TOKEN, url, params),
+                                                    "Content-Type": "application/x-www-form-urlencoded"}))
+    return bodies
+
+
+async def take_turns(targets: list[tuple[str, str, str, int]], bodies: list[tuple[bytes, dict[str, str]]],
+                     concurrency: int, seconds: float) -> dict[str, list[Any]]:
+    """Each target (name, client, url, share of ``bodies``) ``seconds`` in all, in :data:`SLICES` turns;
+    per target: requests, seconds, statuses, client CPU seconds."""
+    share = TWILIO_POOL
+    done: dict[str, list[Any]] = {name: [0, 0.0, {}, 0.0] for name, *_ in targets}
+    for _ in range(SLICES):
+        for name, client, url, index in targets:
+            tally = done[name]
+            mine = bodies[index * share + tally[0]:(index + 1) * share]
+            started = time.process_time()
+            requests, elapsed, statuses = await CLIENTS[client](url, mine, concurrency, seconds / SLICES)
+            tally[0] += requests
+            tally[1] += elapsed
+            tally[3] += time.process_time() - started
+            for status, count in statuses.items():
+                tally[2][status] = tally[2].get(status, 0) + count
+    return done
+
+
+def _turns_process(targets: list[tuple[str, str, str, int]], bodies: list[tuple[bytes, dict[str, str]]],
+                   concurrency: int, seconds: float, results: Any) -> None:
+    results.put(asyncio.run(take_turns(targets, bodies, concurrency, seconds)))
+
+
 def bench_twilio(factory: Callable[[list[str], str], ReceiptStore], seconds: float,
-                 concurrency: int, client: str = "aiohttp", server_class: type[ReceiptServer] = ReceiptServer
-                 ) -> dict[str, Any]:
-    pool = sids(TWILIO_POOL, 2)
+                 concurrency: int) -> dict[str, dict[str, Any]]:
+    """The :data:`TWILIO_FIGURES`, their clients taking turns from one other process."""
+    pool = sids(TWILIO_POOL * 2, 2)
     signer = SendGridSigner()
-    store = factory(pool, CAMPAIGN) if server_class is ReceiptServer else MemoryReceiptStore()
-    with ServerThread(store, signer, server_class) as server:
-        url = server.url + "/twilio/status"
-        bodies = []
-        for sid in pool:
-            params = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
-            bodies.append((urlencode(params).encode(), {"X-Twilio-Signature": twilio_signature(TOKEN, url, params),
-                                                        "Content-Type": "application/x-www-form-urlencoded"}))
-        requests, elapsed, statuses, client_cpu = post_from_another_process(url, bodies, concurrency, seconds,
-                                                                            client)
+    with ServerThread(factory(pool, CAMPAIGN), signer) as server, \
+            ServerThread(MemoryReceiptStore(), signer, FloorServer) as floor:
+        url = server.url + TWILIO_PATH  # the floor checks no signature: it gets the same bodies
+        urls = {"receipts": url, "floor": floor.url + TWILIO_PATH}
+        targets = [(name, client, urls[kind], SHARES[name]) for name, client, kind in TWILIO_FIGURES]
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        process = context.Process(target=_turns_process,
+                                  args=(targets, signed_callbacks(url, pool), concurrency, seconds, results))
+        process.start()
+        done: dict[str, list[Any]] = results.get(timeout=3 * seconds + 60)
+        process.join(10)
         applied = server.stats["twilio.events.applied"]
-    return {"client": client, "requests": requests, "seconds": round(elapsed, 2), "statuses": statuses,
-            "applied": applied, "client_cpu_us_per_request": round(client_cpu / max(requests, 1) * 1e6),
-            "per_second": round(applied / elapsed)}
+    answered = sum(done[name][2].get(200, 0) for name, _, kind in TWILIO_FIGURES if kind == "receipts")
+    if applied != answered:
+        raise SystemExit(f"twilio: {answered} callbacks answered 200 but {applied} applied")
+    return {name: {"client": client, "requests": done[name][0], "seconds": round(done[name][1], 2),
+                   "statuses": done[name][2], "client_cpu_us_per_request": round(
+                       done[name][3] / max(done[name][0], 1) * 1e6),
+                   "per_second": round(done[name][2].get(200, 0) / done[name][1])}
+            for name, client, _ in TWILIO_FIGURES}
 
 
 def bench_sendgrid(factory: Callable[[list[str], str], ReceiptStore], seconds: float,
@@ -346,10 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     seconds = min(max(args.seconds, 0.5), 4.0)  # five figures and their set-up stay under 30 s in all
     factory = load_factory(args.store)
-    results = {"store": bench_store(factory, seconds),
-               "twilio": bench_twilio(factory, seconds, args.concurrency, "lean"),
-               "twilio-aiohttp": bench_twilio(factory, seconds, args.concurrency, "aiohttp"),
-               "aiohttp-floor": bench_twilio(factory, seconds, args.concurrency, "lean", FloorServer),
+    results = {"store": bench_store(factory, seconds), **bench_twilio(factory, seconds, args.concurrency),
                "sendgrid": bench_sendgrid(factory, seconds, args.concurrency)}
     print(f"{'figure':<14} {'receipts/s':>11}  details")
     for name, figure in results.items():
