@@ -25,6 +25,11 @@ unreadable 400; an endpoint whose secret is not configured 403. Each is counted
 (:attr:`ReceiptServer.stats`) and logged (at most one line per reason and
 second, never a body, signature or secret). A store failure answers 503, so the
 provider retries later.
+
+The events of the requests that arrive while the store is busy are applied together
+(one transaction, one fsync). A store that can open a writer for another thread (the
+SQLite ledger) gets one: its commits run there while the event loop goes on reading and
+verifying the next requests.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from twilio.request_validator import RequestValidator, add_port, compare, get_si
 from ...errors import CrisisCommsError, UsageError
 from ...safetext import visible
 from .events import DeliveryEvent, MalformedReceipt, sendgrid_event, twilio_call_event, twilio_event
+from .group_commit import GroupCommit
 from .store import AppliedCounts, OpensWriter, ReceiptStore
 
 __all__ = [
@@ -206,79 +212,12 @@ class _ThrottledLog:
                     visible(request.path[:200]), request.remote or "?", status, reason, more)
 
 
-class _GroupApply:
-    """The events of every request that arrived while the store was busy, applied in one store call
-    (one ledger transaction, one fsync); each request is answered after that call.
-
-    Without a writer the call runs on the event loop at the end of the loop turn the first
-    request arrived in. With a writer (one thread, see :class:`WriterStore`) it runs there, and
-    while one group commits the loop goes on reading and verifying the requests of the next.
-    """
-
-    def __init__(self, store: ReceiptStore, writer: concurrent.futures.ThreadPoolExecutor | None = None) -> None:
-        self.store = store
-        self.writer = writer
-        self._waiting: list[tuple[list[DeliveryEvent], asyncio.Future[AppliedCounts | None]]] = []
-        self._busy = False
-
-    async def apply(self, events: list[DeliveryEvent]) -> AppliedCounts | None:
-        """The counts of the whole group for the group's first request, None for the others."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[AppliedCounts | None] = loop.create_future()
-        if not self._busy:
-            self._busy = True
-            loop.call_soon(self._commit if self.writer is None else self._start)
-        self._waiting.append((events, future))
-        return await future
-
-    def _commit(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        self._busy = False
-        try:
-            counts = self.store.apply(_events_of(waiting))
-        except Exception as error:
-            _answer(waiting, error)
-            return
-        _answer(waiting, counts)
-
-    def _start(self) -> None:
-        assert self.writer is not None
-        waiting, self._waiting = self._waiting, []
-        done = asyncio.get_running_loop().run_in_executor(self.writer, self.store.apply, _events_of(waiting))
-        done.add_done_callback(lambda finished: self._finished(waiting, finished))
-
-    def _finished(self, waiting: _Waiting, finished: asyncio.Future[AppliedCounts]) -> None:
-        error = asyncio.CancelledError() if finished.cancelled() else finished.exception()
-        _answer(waiting, finished.result() if error is None else error)
-        if self._waiting:
-            self._start()
-        else:
-            self._busy = False
-
-
-_Waiting = list[tuple[list[DeliveryEvent], "asyncio.Future[AppliedCounts | None]"]]
-
-
-def _events_of(waiting: _Waiting) -> list[DeliveryEvent]:
-    return [event for events, _ in waiting for event in events]
-
-
-def _answer(waiting: _Waiting, outcome: AppliedCounts | BaseException) -> None:
-    for index, (_, future) in enumerate(waiting):
-        if future.done():
-            continue
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome if index == 0 else None)
-
-
 class ReceiptServer:
     """The aiohttp application around one :class:`ReceiptStore`; :meth:`start` binds it."""
 
     def __init__(self, store: ReceiptStore, config: ServerConfig) -> None:
         self.store = store
-        self._group = _GroupApply(store)
+        self._group = GroupCommit(store)
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
         self._close_writer: Callable[[], None] | None = None
         self.config = config
@@ -328,14 +267,14 @@ class ReceiptServer:
             writer.shutdown(wait=False)
             raise
         self._writer, self._close_writer = writer, close
-        self._group = _GroupApply(writer_store, writer)
+        self._group = GroupCommit(writer_store, writer)
 
     async def _stop_writer(self) -> None:
         writer, close = self._writer, self._close_writer
         self._writer = self._close_writer = None
         if writer is None or close is None:
             return
-        self._group = _GroupApply(self.store)
+        self._group = GroupCommit(self.store)
         try:
             await asyncio.get_running_loop().run_in_executor(writer, close)
         finally:
