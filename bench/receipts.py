@@ -1,4 +1,4 @@
-"""Receipt ingest benchmark: signed receipts per second into a ReceiptStore (bounded: under 30 s).
+"""Receipt ingest benchmark: signed receipts per second into a ReceiptStore (bounded: about 30 s).
 
     python bench/receipts.py [--seconds 4] [--concurrency 64] [--store MODULE:FACTORY] [--send-rate N]
 
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", help="MODULE:FACTORY building the ReceiptStore (default: in memory)")
     parser.add_argument("--send-rate", type=float, help="SMS per second of a real send, for the ratio")
     args = parser.parse_args(argv)
-    seconds = min(max(args.seconds, 0.5), 4.0)  # five figures and their set-up stay under 30 s in all
+    seconds = min(max(args.seconds, 0.5), 4.0)  # five figures and their set-up take about 30 s in all
     factory = load_factory(args.store)
     results = {"store": bench_store(factory, seconds), **bench_twilio(factory, seconds, args.concurrency),
                "sendgrid": bench_sendgrid(factory, seconds, args.concurrency)}
