@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import importlib
 import json
 import multiprocessing
+import shutil
 import sys
 import threading
 import time
@@ -117,7 +119,9 @@ def sqlite_store(sids: list[str], campaign: str) -> ReceiptStore:
     from crisiscomms.ledger.base import CampaignInfo, Holder, now_iso
     from crisiscomms.ledger.sqlite import SqliteLedger
 
-    path = Path(tempfile.mkdtemp(prefix="receipts-bench-")) / "ledger.sqlite"
+    folder = tempfile.mkdtemp(prefix="receipts-bench-")
+    atexit.register(shutil.rmtree, folder, True)  # the ledgers are large: none is left behind
+    path = Path(folder) / "ledger.sqlite"
     ledger = SqliteLedger.open(path)
     ledger.ensure_campaign(CampaignInfo(campaign, "n", "bench", "bench.yaml"))
     ledger.acquire_lease(campaign, Holder("bench", 1, "bench"))
