@@ -25,6 +25,11 @@ unreadable 400; an endpoint whose secret is not configured 403. Each is counted
 (:attr:`ReceiptServer.stats`) and logged (at most one line per reason and
 second, never a body, signature or secret). A store failure answers 503, so the
 provider retries later.
+
+The events of the requests that arrive while the store is busy are applied together
+(one transaction, one fsync). A store that can open a writer for another thread (the
+SQLite ledger) gets one: its commits run there while the event loop goes on reading and
+verifying the next requests.
 """
 
 from __future__ import annotations
@@ -32,24 +37,26 @@ from __future__ import annotations
 import asyncio
 import binascii
 import collections
+import concurrent.futures
 import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlparse, urlsplit
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
 from multidict import MultiDict
 from sendgrid.helpers.eventwebhook import EventWebhook
-from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.request_validator import RequestValidator, add_port, compare, get_signature_algorithm, remove_port
 
 from ...errors import CrisisCommsError, UsageError
 from ...safetext import visible
 from .events import DeliveryEvent, MalformedReceipt, sendgrid_event, twilio_call_event, twilio_event
-from .store import AppliedCounts, ReceiptStore
+from .group_commit import GroupCommit
+from .store import AppliedCounts, OpensWriter, ReceiptStore
 
 __all__ = [
     "MAX_CLOCK_SKEW",
@@ -141,6 +148,49 @@ class _Refused(Exception):
         self.kind = reason.partition(":")[0].replace(" ", "_")
 
 
+class _TwilioVerifier:
+    """The twilio SDK's :class:`RequestValidator` for one configuration, one HMAC per genuine callback.
+
+    ``RequestValidator.validate`` computes the signature of two spellings of the URL,
+    with and without the default port (Twilio signs either), and accepts a match with
+    either. One of the two is the URL as configured (``urlparse(url).geturl()``, the
+    spelling of the SDK's ``add_port``/``remove_port`` when there is nothing to add or
+    remove), and that is the one Twilio signs when it calls the public URL: it is checked
+    first with the SDK's own ``compute_signature`` and ``compare``. Only when it does not
+    match does ``validate`` run in full, so exactly the requests ``validate`` accepts
+    are accepted.
+    """
+
+    def __init__(self, config: ServerConfig, token: str) -> None:
+        self.config = config
+        self._validator = RequestValidator(token)
+        self._spellings: dict[str, str] = {}
+
+    def valid(self, path_qs: str, params: MultiDict[str], signature: str, settings: str | None) -> bool:
+        url = self.config.public_url + path_qs
+        algorithm = get_signature_algorithm(settings)
+        try:
+            expected = self._validator.compute_signature(self._as_configured(url), params, algorithm)
+        except ValueError:  # an algorithm this SDK does not know: validate logs it and refuses
+            expected = None
+        if expected is not None and compare(expected, signature):
+            return True
+        return bool(self._validator.validate(url, params, signature, algorithm))
+
+    def _as_configured(self, url: str) -> str:
+        spelling = self._spellings.get(url)
+        if spelling is None:
+            parsed = urlparse(url)
+            spelling = str(add_port(parsed) if parsed.port else remove_port(parsed))
+            if len(self._spellings) >= _SPELLINGS_KEPT:  # one path in practice; a flood of others cannot grow it
+                self._spellings.clear()
+            self._spellings[url] = spelling
+        return spelling
+
+
+_SPELLINGS_KEPT = 64
+
+
 class _ThrottledLog:
     """At most one log line per reason and second; the count says how many were folded in."""
 
@@ -162,46 +212,18 @@ class _ThrottledLog:
                     visible(request.path[:200]), request.remote or "?", status, reason, more)
 
 
-class _GroupApply:
-    """The events of every request that arrived in the same turn of the event loop, applied in one
-    store call (one ledger transaction, one fsync); each request is answered after that call."""
-
-    def __init__(self, store: ReceiptStore) -> None:
-        self.store = store
-        self._waiting: list[tuple[list[DeliveryEvent], asyncio.Future[AppliedCounts]]] = []
-
-    async def apply(self, events: list[DeliveryEvent]) -> AppliedCounts:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[AppliedCounts] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._commit)
-        self._waiting.append((events, future))
-        return await future
-
-    def _commit(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        try:
-            counts = self.store.apply([event for events, _ in waiting for event in events])
-        except Exception as error:
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        share = AppliedCounts()  # the counts are for the whole group: the first request carries them
-        for index, (_, future) in enumerate(waiting):
-            if not future.done():
-                future.set_result(counts if index == 0 else share)
-
-
 class ReceiptServer:
     """The aiohttp application around one :class:`ReceiptStore`; :meth:`start` binds it."""
 
     def __init__(self, store: ReceiptStore, config: ServerConfig) -> None:
         self.store = store
-        self._group = _GroupApply(store)
+        self._group = GroupCommit(store)
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._close_writer: Callable[[], None] | None = None
         self.config = config
         self.stats: collections.Counter[str] = collections.Counter()
         self._log = _ThrottledLog()
+        self._verifier: _TwilioVerifier | None = None
         self._runner: web.AppRunner | None = None
         self.host, self.port = "127.0.0.1", 0
 
@@ -218,6 +240,8 @@ class ReceiptServer:
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if isinstance(self.store, OpensWriter) and self._writer is None:
+            await self._start_writer(self.store)
         runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         try:
@@ -232,6 +256,29 @@ class ReceiptServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self._stop_writer()
+
+    async def _start_writer(self, store: OpensWriter) -> None:
+        """Open the store's writer in a thread of its own; group commits run there from now on."""
+        writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="receipts-writer")
+        try:
+            writer_store, close = await asyncio.get_running_loop().run_in_executor(writer, store.open_writer)
+        except BaseException:
+            writer.shutdown(wait=False)
+            raise
+        self._writer, self._close_writer = writer, close
+        self._group = GroupCommit(writer_store, writer)
+
+    async def _stop_writer(self) -> None:
+        writer, close = self._writer, self._close_writer
+        self._writer = self._close_writer = None
+        if writer is None or close is None:
+            return
+        self._group = GroupCommit(self.store)
+        try:
+            await asyncio.get_running_loop().run_in_executor(writer, close)
+        finally:
+            writer.shutdown(wait=True)
 
     # -- handlers -------------------------------------------------------------
 
@@ -263,11 +310,12 @@ class ReceiptServer:
         self._count(provider, counts)
         return web.Response(status=200, text="ok\n")
 
-    def _count(self, provider: str, counts: AppliedCounts) -> None:
+    def _count(self, provider: str, counts: AppliedCounts | None) -> None:
         self.stats[f"{provider}.accepted"] += 1
-        for name, value in counts.as_dict().items():
-            if value:
-                self.stats[f"{provider}.events.{name}"] += value
+        if counts is not None:  # the group's counts come with its first request
+            for name, value in counts.as_dict().items():
+                if value:
+                    self.stats[f"{provider}.events.{name}"] += value
 
     async def _twilio_events(self, request: web.Request) -> list[DeliveryEvent]:
         params = await self._verified_twilio_form(request)
@@ -284,19 +332,25 @@ class ReceiptServer:
             raise _Refused(400, f"malformed: {error}") from None
 
     async def _verified_twilio_form(self, request: web.Request) -> MultiDict[str]:
-        token = self.config.twilio_token
+        verifier = self._twilio_verifier()
         body = await _bounded_body(request, self.config.max_twilio_bytes)
-        if token is None:
+        if verifier is None:
             raise _Refused(403, f"not configured: {TOKEN_VARIABLE} is not set")
         signature = request.headers.get(SIGNATURE_HEADER)
         if not signature:
             raise _Refused(403, f"unsigned: no {SIGNATURE_HEADER} header")
         params = _form(body)
-        url = self.config.public_url + request.path_qs
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        if not RequestValidator(token).validate(url, params, signature, algorithm):
+        if not verifier.valid(request.path_qs, params, signature, request.headers.get(SIGNATURE_SETTINGS_HEADER)):
             raise _Refused(403, "forged: the signature does not match (check --public-url and TWILIO_AUTH_TOKEN)")
         return params
+
+    def _twilio_verifier(self) -> _TwilioVerifier | None:
+        """The verifier of the current :attr:`config` (built once per configuration, not per request)."""
+        verifier = self._verifier
+        if verifier is None or verifier.config is not self.config:
+            token = self.config.twilio_token
+            verifier = self._verifier = None if token is None else _TwilioVerifier(self.config, token)
+        return verifier
 
     async def _sendgrid_events(self, request: web.Request) -> list[DeliveryEvent]:
         key = self.config.sendgrid_key

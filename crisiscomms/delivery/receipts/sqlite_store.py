@@ -12,7 +12,7 @@ oldest dropped — until a later call finds the row and merges it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ...ledger.base import now_iso
 from ...ledger.sqlite import SqliteLedger
@@ -30,14 +30,20 @@ class SqliteReceiptStore:
         self.max_waiting = max_waiting
         self._addresses: dict[RowKey, str] = {}
 
+    def open_writer(self) -> tuple[SqliteReceiptStore, Callable[[], None]]:
+        """The same ledger opened again for the calling thread (a SQLite connection stays in its thread):
+        the receipts server's writer thread. WAL and the busy timeout keep the two connections apart."""
+        ledger = SqliteLedger.open(self.ledger.path, create=False)
+        return SqliteReceiptStore(ledger, max_waiting=self.max_waiting), ledger.close
+
     # -- ReceiptStore -----------------------------------------------------------------------------------------
 
     def apply(self, events: Sequence[DeliveryEvent]) -> AppliedCounts:
         counts = AppliedCounts()
         with self.ledger._transaction():
             self._merge_waiting()
-            for event in events:
-                counts.add(self._apply_one(event, waiting=False))
+            for disposition in self._apply_all(events, waiting=False):
+                counts.add(disposition)
         return counts
 
     def known_provider_ids(self, channel: ReceiptChannel, provider_ids: Iterable[str]) -> set[str]:
@@ -73,52 +79,89 @@ class SqliteReceiptStore:
     def waiting(self) -> int:
         return int(self.ledger.db.execute("SELECT COUNT(*) FROM receipt_waiting").fetchone()[0])
 
-    # -- the rule, event by event ---------------------------------------------------------------------------
+    # -- the rule, event after event, with one query per kind and batch ---------------------------------------
 
-    def _apply_one(self, event: DeliveryEvent, *, waiting: bool) -> Disposition:
-        row = self._row_for(event)
-        seen = self.ledger.db.execute("SELECT 1 FROM receipt_events WHERE channel = ? AND event_id = ?",
-                                      (event.channel, event.event_id)).fetchone() is not None
-        disposition, receipt = decide(event, row, seen=seen)
-        if disposition is Disposition.WAITING:
-            if not waiting:
-                self._park(event)
-            return disposition
-        if disposition in (Disposition.APPLIED, Disposition.UNCHANGED):
-            self.ledger.db.execute("INSERT OR IGNORE INTO receipt_events (channel, event_id, applied_at) "
-                                   "VALUES (?, ?, ?)", (event.channel, event.event_id, now_iso()))
-        if receipt is not None and row is not None:
-            self._store(row.key, receipt)
-        return disposition
+    def _apply_all(self, events: Sequence[DeliveryEvent], *, waiting: bool) -> list[Disposition]:
+        """:func:`decide` for each event in order. The rows and the applied event ids the batch names are
+        read up front and kept up to date as the batch goes on (a later event of the same message sees what
+        an earlier one did); the changes are written at the end, in the same transaction."""
+        rows = self._rows_by_sid(events)
+        seen = self._seen(events)
+        stamp = now_iso()
+        applied_ids: list[tuple[str, str, str]] = []
+        changed: dict[RowKey, DeliveryEvent] = {}
+        dispositions = []
+        for event in events:
+            lookup = _lookup(event)
+            if lookup is not None and lookup not in rows:
+                rows[lookup] = self._email_row(event)
+            row = rows.get(lookup) if lookup is not None else None
+            disposition, receipt = decide(event, row, seen=(event.channel, event.event_id) in seen)
+            dispositions.append(disposition)
+            if disposition is Disposition.WAITING:
+                if not waiting:
+                    self._park(event)
+                continue
+            if disposition in (Disposition.APPLIED, Disposition.UNCHANGED):
+                seen.add((event.channel, event.event_id))
+                applied_ids.append((event.channel, event.event_id, stamp))
+            if receipt is not None and row is not None and lookup is not None:
+                rows[lookup] = ReceiptRow(row.key, row.provider_id, receipt)
+                changed[row.key] = receipt
+        self._write(applied_ids, changed, stamp)
+        return dispositions
 
-    def _row_for(self, event: DeliveryEvent) -> ReceiptRow | None:
-        db = self.ledger.db
-        if event.channel in ("sms", "voice"):
-            found = db.execute("SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
-                               "WHERE channel = ? AND provider_id = ? LIMIT 1",
-                               (event.channel, event.provider_id or "")).fetchone()
-        elif event.campaign and event.recipient:
-            found = db.execute("SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
-                               "INDEXED BY messages_recipient "  # SQLite would walk every e-mail row of the campaign
-                               "WHERE campaign = ? AND channel = 'email' AND recipient_id = ? LIMIT 1",
-                               (event.campaign, event.recipient)).fetchone()
-        else:
-            found = None
-        if found is None:
-            return None
+    def _rows_by_sid(self, events: Sequence[DeliveryEvent]) -> dict[tuple[str, ...], ReceiptRow | None]:
+        """The SMS and call rows the events name by sid (None: no row has that sid yet)."""
+        rows: dict[tuple[str, ...], ReceiptRow | None] = {}
+        for channel in ("sms", "voice"):
+            sids = list(dict.fromkeys(e.provider_id or "" for e in events if e.channel == channel))
+            for chunk in _chunks(sids):
+                for found in self.ledger.db.execute(
+                        f"SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
+                        f"WHERE channel = ? AND provider_id IN ({_marks(chunk)}) ORDER BY campaign DESC, address DESC",
+                        (channel, *chunk)):
+                    rows[(channel, str(found[3]))] = self._row(channel, found)  # DESC: as LIMIT 1, the first wins
+            rows.update({(channel, sid): None for sid in sids if (channel, sid) not in rows})
+        return rows
+
+    def _email_row(self, event: DeliveryEvent) -> ReceiptRow | None:
+        found = self.ledger.db.execute(
+            "SELECT campaign, address, recipient_id, provider_id, receipt FROM messages "
+            "INDEXED BY messages_recipient "  # SQLite would walk every e-mail row of the campaign
+            "WHERE campaign = ? AND channel = 'email' AND recipient_id = ? LIMIT 1",
+            (event.campaign, event.recipient)).fetchone()
+        return None if found is None else self._row(event.channel, found)
+
+    def _row(self, channel: ReceiptChannel, found: tuple[object, ...]) -> ReceiptRow:
         campaign, address, recipient, provider_id, receipt = found
-        key = RowKey(str(campaign), event.channel, str(recipient))
+        key = RowKey(str(campaign), channel, str(recipient))
         self._addresses[key] = str(address)
-        stored = DeliveryEvent.from_record(json.loads(receipt)) if receipt else None
+        stored = DeliveryEvent.from_record(json.loads(str(receipt))) if receipt else None
         return ReceiptRow(key, None if provider_id is None else str(provider_id), stored)
 
-    def _store(self, key: RowKey, receipt: DeliveryEvent) -> None:
-        self.ledger.db.execute(
+    def _seen(self, events: Sequence[DeliveryEvent]) -> set[tuple[str, str]]:
+        """Which ``(channel, event_id)`` of the events were applied before."""
+        seen: set[tuple[str, str]] = set()
+        for channel in ("sms", "voice", "email"):
+            ids = list(dict.fromkeys(e.event_id for e in events if e.channel == channel))
+            for chunk in _chunks(ids):
+                seen.update((channel, str(event_id)) for (event_id,) in self.ledger.db.execute(
+                    f"SELECT event_id FROM receipt_events WHERE channel = ? AND event_id IN ({_marks(chunk)})",
+                    (channel, *chunk)))
+        return seen
+
+    def _write(self, applied_ids: list[tuple[str, str, str]], changed: dict[RowKey, DeliveryEvent],
+               stamp: str) -> None:
+        db = self.ledger.db
+        db.executemany("INSERT OR IGNORE INTO receipt_events (channel, event_id, applied_at) VALUES (?, ?, ?)",
+                       applied_ids)
+        db.executemany(
             "UPDATE messages SET receipt = ?, delivery_state = ?, delivery_code = ?, delivery_reason = ?, "
             "delivery_at = ? WHERE campaign = ? AND channel = ? AND address = ?",
-            (json.dumps(receipt.to_record()), receipt.state.value, receipt.code, receipt.reason,
-             receipt.occurred_at.isoformat() if receipt.occurred_at else now_iso(), key.campaign, key.channel,
-             self._addresses[key]))
+            [(json.dumps(receipt.to_record()), receipt.state.value, receipt.code, receipt.reason,
+              receipt.occurred_at.isoformat() if receipt.occurred_at else stamp, key.campaign, key.channel,
+              self._addresses[key]) for key, receipt in changed.items()])
 
     def _park(self, event: DeliveryEvent) -> None:
         db = self.ledger.db
@@ -132,13 +175,33 @@ class SqliteReceiptStore:
 
     def _merge_waiting(self) -> int:
         db = self.ledger.db
-        ready = db.execute("SELECT w.provider_id, w.event_id, w.record FROM receipt_waiting w JOIN messages m "
+        # CROSS JOIN keeps the (usually empty) waiting table outside: a plain JOIN walks every SMS row of the
+        # ledger in every transaction.
+        ready = db.execute("SELECT w.provider_id, w.event_id, w.record FROM receipt_waiting w CROSS JOIN messages m "
                            "ON m.channel IN ('sms', 'voice') AND m.provider_id = w.provider_id "
                            "ORDER BY w.received_at").fetchall()
-        applied = 0
-        for provider_id, event_id, record in ready:
-            event = DeliveryEvent.from_record(json.loads(record))
-            if self._apply_one(event, waiting=True) is Disposition.APPLIED:
-                applied += 1
-            db.execute("DELETE FROM receipt_waiting WHERE provider_id = ? AND event_id = ?", (provider_id, event_id))
-        return applied
+        if not ready:
+            return 0
+        events = [DeliveryEvent.from_record(json.loads(record)) for _, _, record in ready]
+        dispositions = self._apply_all(events, waiting=True)
+        db.executemany("DELETE FROM receipt_waiting WHERE provider_id = ? AND event_id = ?",
+                       [(provider_id, event_id) for provider_id, event_id, _ in ready])
+        return sum(1 for disposition in dispositions if disposition is Disposition.APPLIED)
+
+
+def _lookup(event: DeliveryEvent) -> tuple[str, ...] | None:
+    """How the batch finds an event's row: by sid, or by the e-mail's campaign and recipient."""
+    if event.channel in ("sms", "voice"):
+        return (event.channel, event.provider_id or "")
+    if event.campaign and event.recipient:
+        return ("email", event.campaign, event.recipient)
+    return None
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _marks(values: list[str]) -> str:
+    return ",".join("?" for _ in values)

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import collections
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .events import FINAL_STATES, DeliveryEvent, ReceiptChannel, merge
 
@@ -46,6 +46,7 @@ __all__ = [
     "AwaitingReceipt",
     "Disposition",
     "MemoryReceiptStore",
+    "OpensWriter",
     "ReceiptRow",
     "ReceiptStore",
     "RowKey",
@@ -129,6 +130,16 @@ class ReceiptStore(Protocol):
 
     def accepted_without_final_status(self, campaign: str | None) -> Iterable[AwaitingReceipt]:
         """Accepted SMS (with a sid) whose receipt is missing or not final; every campaign when None."""
+        ...
+
+
+@runtime_checkable
+class OpensWriter(Protocol):
+    """A store whose writes may run in a thread of their own (the receipts server then commits one group
+    there while the event loop reads the next): :meth:`open_writer` is called in that thread."""
+
+    def open_writer(self) -> tuple[ReceiptStore, Callable[[], None]]:
+        """A store for the calling thread, writing where this one writes, and how to close it (in that thread)."""
         ...
 
 

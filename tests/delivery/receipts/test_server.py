@@ -409,3 +409,63 @@ def test_call_status_callbacks_are_verified_and_end_in_the_right_state() -> None
         assert await post({**busy, "CallSid": "SM" + "3c" * 16}) == 400
 
     run(test)
+
+
+def test_a_callback_signed_for_the_other_spelling_of_the_url_is_still_accepted() -> None:
+    async def test(h: Harness) -> None:  # the SDK accepts the URL with and without the default port
+        assert await h.twilio(callback("sent"), url="https://receipts.example.org:443/twilio/status") == 200
+        assert await h.twilio(callback("delivered"), url="https://receipts.example.org/twilio/status") == 200
+        assert h.sms_state() == "delivered"
+        unknown = {"X-Twilio-Signature": "AAAA", "X-Twilio-Webhooks-Signature-Settings": "algorithm=HMAC_MD5"}
+        async with h.http.post(h.server.url + "/twilio/status", data=urlencode(callback("read")).encode(),
+                               headers=unknown) as response:
+            assert response.status == 403
+
+    server = run(test, public_url="https://receipts.example.org")
+    assert (server.stats["twilio.events.applied"], server.stats["twilio.refused.forged"]) == (2, 1)
+
+
+class _StoreWithAWriter(MemoryReceiptStore):
+    """A memory store that, like the SQLite one, opens a writer for the server's writer thread."""
+
+    threads: list[str]
+
+    def open_writer(self) -> tuple[MemoryReceiptStore, Callable[[], None]]:
+        import threading
+
+        self.threads = [f"open {threading.current_thread().name}"]
+        outer = self
+
+        class Writer(MemoryReceiptStore):
+            def apply(self, events: Any) -> Any:
+                outer.threads.append(f"apply {threading.current_thread().name}")
+                return outer.apply(events)
+
+        return Writer(), lambda: self.threads.append(f"close {threading.current_thread().name}")
+
+
+def test_a_store_that_opens_a_writer_is_written_from_the_writer_thread_only() -> None:
+    async def main() -> tuple[_StoreWithAWriter, int]:
+        store = _StoreWithAWriter()
+        store.add_row("c1", "sms", "r1", SID)
+        server = ReceiptServer(store, ServerConfig.from_environ("http://127.0.0.1:1", {"TWILIO_AUTH_TOKEN": TOKEN}))
+        await server.start()
+        server.config = dataclasses.replace(server.config, public_url=server.url)
+        url = server.url + "/twilio/status"
+        try:
+            async with aiohttp.ClientSession() as http:
+                statuses = await asyncio.gather(*(http.post(url, data=urlencode(callback(status)).encode(), headers={
+                    "X-Twilio-Signature": twilio_signature(TOKEN, url, callback(status))})
+                    for status in ("sent", "delivered", "read")))
+                for response in statuses:
+                    assert response.status == 200
+                    response.release()
+        finally:
+            await server.stop()
+        return store, server.stats["twilio.events.applied"]
+
+    store, applied = asyncio.run(main())
+    assert applied == 3
+    assert store.states() == {RowKey("c1", "sms", "r1"): "opened"}
+    assert {entry.split(" ", 1)[1].rsplit("_", 1)[0] for entry in store.threads} == {"receipts-writer"}
+    assert store.threads[0].startswith("open ") and store.threads[-1].startswith("close ")

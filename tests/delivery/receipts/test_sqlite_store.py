@@ -108,3 +108,46 @@ def test_waiting_events_are_bounded(tmp_path: Path) -> None:
     store = SqliteReceiptStore(ledger, max_waiting=5)
     store.apply([sms(1000 + i, "delivered", i) for i in range(12)])
     assert store.waiting == 5
+
+
+def memory_with_rows(sms_count: int, email_count: int) -> MemoryReceiptStore:
+    memory = MemoryReceiptStore()
+    for i in range(sms_count):
+        memory.add_row(CAMPAIGN, "sms", f"s{i}")
+    for i in range(email_count):
+        memory.add_row(CAMPAIGN, "email", f"e{i}")
+    return memory
+
+
+def test_one_batch_with_several_events_of_one_message_applies_them_in_order(tmp_path: Path) -> None:
+    ledger = ledger_with_rows(tmp_path, 2, 1)
+    record_sends(ledger, memory_with_rows(2, 1), range(2), range(1))
+    store = SqliteReceiptStore(ledger)
+    batch = [sms(0, "sent", 1), sms(0, "delivered", 2), sms(0, "sent", 1), sms(1, "undelivered", 3, "30003"),
+             sms(1, "undelivered", 3, "30003"), mail(0, "delivered", 4, "ev1"), mail(0, "delivered", 4, "ev1")]
+    counts = store.apply(batch)
+    assert (counts.applied, counts.duplicate, counts.unchanged) == (4, 3, 0)
+    assert states(ledger) == {RowKey(CAMPAIGN, "sms", "s0"): "delivered", RowKey(CAMPAIGN, "sms", "s1"): "undelivered",
+                              RowKey(CAMPAIGN, "email", "e0"): "delivered"}
+    assert store.apply(batch).duplicate == 7
+
+
+def test_a_writer_opened_for_another_thread_writes_the_same_ledger(tmp_path: Path) -> None:
+    import threading
+
+    ledger = ledger_with_rows(tmp_path, 1, 0)
+    record_sends(ledger, memory_with_rows(1, 0), range(1), range(0))
+    outcome: list[int] = []
+
+    def in_the_writer_thread() -> None:
+        writer, close = SqliteReceiptStore(ledger).open_writer()
+        try:
+            outcome.append(writer.apply([sms(0, "delivered", 1)]).applied)
+        finally:
+            close()
+
+    thread = threading.Thread(target=in_the_writer_thread)
+    thread.start()
+    thread.join(30)
+    assert outcome == [1]
+    assert states(ledger) == {RowKey(CAMPAIGN, "sms", "s0"): "delivered"}
