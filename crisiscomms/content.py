@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .smsenc import SmsFit
 
@@ -24,10 +24,31 @@ class SmsContent:
 
 @dataclass(frozen=True)
 class EmailContent:
+    """An e-mail as its reader gets it. ``personalised``, when set, is how SendGrid can build the same
+    e-mail from a rendering shared with other readers (never part of equality: the text is what counts)."""
+
     subject: str
     text: str
     html: str
     text_locale: str = ""
+    personalised: Personalised | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Personalised:
+    """A reader's e-mail as SendGrid substitutions: replacing each key of ``substitutions`` by its value
+    in ``shared`` (subject, text and HTML) gives exactly the reader's own rendering."""
+
+    shared: EmailContent  # the rendering with a substitution key where each of the reader's values goes
+    substitutions: tuple[tuple[str, str], ...]  # (key, value): a text key and an HTML-escaped key per value
+    marker: str  # the first character of every key; it occurs nowhere else in ``shared``
+
+
+def request_key(content: object) -> object:
+    """What messages must share to go in one request: the shared rendering of personalised
+    e-mails, else the content itself."""
+    personalised = getattr(content, "personalised", None)
+    return personalised.shared if isinstance(personalised, Personalised) else content
 
 
 @dataclass(frozen=True)
