@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import meta, nodes
@@ -45,7 +45,7 @@ from markupsafe import escape
 from .content import EmailContent, Personalised
 from .template_store import TemplateStore
 
-__all__ = ["Batchability", "EmailPersonaliser", "analyse", "apply_substitutions"]
+__all__ = ["Batchability", "EmailPersonaliser", "analyse"]
 
 MARKERS = ("^", "~", "|", "`")  # the key's first character: one of these, absent from the shared rendering
 TOKEN = secrets.token_hex(5)  # ten hex digits: keys differ from run to run
@@ -324,14 +324,4 @@ def _personalised(shared: _Shared, values: Mapping[str, str]) -> EmailContent | 
             substitutions.append((text_key, value))
         if html_key is not None:
             substitutions.append((html_key, str(escape(value))))
-    content = apply_substitutions(shared.content, substitutions)
-    return replace(content, personalised=Personalised(shared.content, tuple(substitutions), shared.marker))
-
-
-def apply_substitutions(content: EmailContent, substitutions: Sequence[tuple[str, str]]) -> EmailContent:
-    """What SendGrid does with a personalization's substitutions: each key replaced literally by its
-    value in the subject, the text and the HTML."""
-    subject, text, html = _parts(content)
-    for key, value in substitutions:
-        subject, text, html = subject.replace(key, value), text.replace(key, value), html.replace(key, value)
-    return EmailContent(subject, text, html, content.text_locale)
+    return EmailContent.substituted(Personalised(shared.content, tuple(substitutions), shared.marker))

@@ -66,8 +66,8 @@ def personalization_bytes(address: str, custom_args: Mapping[str, str],
 class Packer:
     """First fit: each message goes into the first request of its content that has room."""
 
-    def __init__(self, limit: int = MAX_PERSONALIZATIONS, max_bytes: int = MAX_REQUEST_BYTES) -> None:
-        self.limit, self.max_bytes = limit, max_bytes
+    def __init__(self, limit: int = MAX_PERSONALIZATIONS, max_bytes: int | None = None) -> None:
+        self.limit, self.max_bytes = limit, MAX_REQUEST_BYTES if max_bytes is None else max_bytes
         self._groups: dict[tuple[EmailContent, bool], list[Request]] = {}
 
     def add(self, index: int, message: Message, content: EmailContent, address: str) -> None:
