@@ -94,7 +94,7 @@ def analyse(store: TemplateStore, names: Sequence[str]) -> Batchability:
             continue
         seen.add(name)
         try:
-            tree = store.env.parse((store.root / name).read_text(encoding="utf-8"))
+            tree = store.parse(name)
         except (OSError, UnicodeDecodeError, JinjaTemplateError, RecursionError) as error:
             return Batchability(reason=f"could not be read ({type(error).__name__})", template=name, unreadable=True)
         try:
