@@ -53,6 +53,7 @@ MAX_FIELDS = 1000  # keys are of a fixed length: three digits for the field
 READER = "recipient"
 
 _SPACES = re.compile(r"\s+")
+_MIGHT_USE_READER = re.compile(rf"{READER}|include|extends|import")
 _SURROUNDINGS = (nodes.AssignBlock, nodes.FilterBlock, nodes.Macro, nodes.CallBlock,
                  nodes.ScopedEvalContextModifier, nodes.EvalContextModifier)
 _SURROUNDING_WORDS = {"AssignBlock": "a {% set %} block", "FilterBlock": "a {% filter %} block",
@@ -94,6 +95,8 @@ def analyse(store: TemplateStore, names: Sequence[str]) -> Batchability:
             continue
         seen.add(name)
         try:
+            if not _MIGHT_USE_READER.search((store.root / name).read_text(encoding="utf-8")):
+                continue  # neither mentions the reader nor brings in another template: no need to parse it
             tree = store.parse(name)
         except (OSError, UnicodeDecodeError, JinjaTemplateError, RecursionError) as error:
             return Batchability(reason=f"could not be read ({type(error).__name__})", template=name, unreadable=True)
