@@ -507,6 +507,7 @@ def _dispatch_settings(playbook: Playbook, options: dict[str, Any]) -> DispatchS
     if options["concurrency"]:
         settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, options["concurrency"]),
                                     rates=rates)
-    settings.batch_sizes["email"] = options["email_batch_size"]
+    if options.get("email_batch_size"):  # escalate has no such option: the channel's own limit applies
+        settings.batch_sizes["email"] = options["email_batch_size"]
     return settings
 
