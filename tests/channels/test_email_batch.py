@@ -277,3 +277,12 @@ def test_email_batch_size_out_of_range_is_a_usage_error(storm_project: Path) -> 
     result = send_storm("--email-batch-size", "1001")
     assert result.code == 2
     assert "Invalid value for '--email-batch-size': 1001 is not in the range 1<=x<=1000." in result.stderr
+
+
+def test_a_400_naming_one_personalization_of_a_shared_request_rejects_only_that_reader(
+        mock: respx.MockRouter) -> None:
+    errors = {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.1.to.0.email"}]}
+    mock.post(URL).mock(return_value=httpx.Response(400, json=errors))
+    results = send(batch_of(["Anna", "Bo", "Cecilia"]))
+    assert [r.outcome for r in results] == [Outcome.RETRY, Outcome.REJECTED, Outcome.RETRY]
+    assert results[1].reason == "personalizations.1.to.0.email: Does not contain a valid address."
