@@ -7,7 +7,10 @@ Templates live in ``<templates>/<set>/<locale>/<file>`` (see README,
 What does not depend on the reader (organisation, routes and whether they are
 open at the send time, links) is built once per locale and time zone. A
 channel whose templates never mention ``recipient`` is rendered once per
-locale and time zone too, and the result reused.
+locale and time zone too, and the result reused. A personalised e-mail
+(``Hello {{ recipient.name }}``) is built from a rendering shared per locale,
+time zone and empty values, with SendGrid substitutions for the reader's values
+(:mod:`crisiscomms.substitutions`): byte for byte the reader's own rendering.
 """
 
 from __future__ import annotations
