@@ -205,6 +205,8 @@ def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
 @planning_options
 @click.option("--dry-run", is_flag=True, help="Plan and preview everything; send nothing, write no ledger.")
 @click.option("--concurrency", type=click.IntRange(1, 1000), help="Requests in flight per channel at most.")
+@click.option("--email-batch-size", type=click.IntRange(1, 1000), default=1000, show_default=True,
+              help="E-mails per SendGrid request at most (1: one recipient per request).")
 @click.option("--sms-rate", type=click.FloatRange(min=0.1), callback=_finite,
               help="SMS per second at most (default: playbook).")
 @click.option("--email-rate", type=click.FloatRange(min=0.1), callback=_finite,
@@ -523,5 +525,7 @@ def _dispatch_settings(playbook: Playbook, options: dict[str, Any]) -> DispatchS
     if options["concurrency"]:
         settings = DispatchSettings(concurrency=dict.fromkeys(settings.concurrency, options["concurrency"]),
                                     rates=rates)
+    if options.get("email_batch_size"):  # escalate has no such option: the channel's own limit applies
+        settings.batch_sizes["email"] = options["email_batch_size"]
     return settings
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .channels.base import BodyFingerprint, Channel, Message, Outcome, ProviderRejected, SendResult
+from .content import request_key
 from .ledger.base import Holder, Ledger
 from .ledger.base import Outcome as LedgerOutcome
 from .plan import PlannedMessage
@@ -43,6 +44,7 @@ class DispatchSettings:
     max_attempts: int = MAX_ATTEMPTS
     base_backoff: float = BASE_BACKOFF
     max_backoff: float = MAX_BACKOFF
+    batch_sizes: dict[str, int] = field(default_factory=dict)  # messages per request at most, below the channel's
 
 
 ProgressCallback = Callable[[str, str, int], None]  # channel, state, count
@@ -165,38 +167,47 @@ class _Work:
 
 
 class _Grouper:
-    """Gathers messages with identical content into batches of up to ``limit`` (one request each).
+    """Gathers messages with the same request content (identical content, or one shared rendering of
+    personalised e-mails: :func:`request_key`) into batches of up to ``limit`` (one request each).
 
-    Holds at most ``4 × limit`` messages: past that the biggest group goes out
-    as it is, so memory stays flat when every message is different.
+    Holds at most ``4 × limit`` messages' worth: past that the biggest group goes out as it is, so
+    memory stays flat when every message is different. A personalised e-mail counts an eighth: it is a
+    small reference to its shared rendering (its own text is built only if read), and readers of a
+    dozen languages and time zones arrive interleaved, so full requests need many held at once.
     """
+
+    LIGHT = 0.125  # the weight of a message whose request content is shared with others by construction
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._groups: dict[object, list[_Work]] = {}
-        self._held = 0
+        self._held = 0.0
 
     def add(self, work: _Work) -> list[list[_Work]]:
         if self.limit <= 1:
             return [[work]]
-        group = self._groups.setdefault(work.message.body, [])
+        key = request_key(work.message.body)
+        group = self._groups.setdefault(key, [])
         group.append(work)
-        self._held += 1
+        self._held += self._weight(work.message.body, key)
         if len(group) >= self.limit:
-            return [self._take(work.message.body)]
+            return [self._take(key)]
         if self._held > 4 * self.limit:
             return [self._take(max(self._groups, key=lambda k: len(self._groups[k])))]
         return []
 
+    def _weight(self, body: object, key: object) -> float:
+        return 1.0 if key is body else self.LIGHT
+
     def _take(self, key: object) -> list[_Work]:
         group = self._groups.pop(key)
-        self._held -= len(group)
+        self._held -= sum(self._weight(w.message.body, key) for w in group)
         return group
 
     def drain(self) -> list[list[_Work]]:
         batches = list(self._groups.values())
         self._groups.clear()
-        self._held = 0
+        self._held = 0.0
         return batches
 
 
@@ -272,7 +283,8 @@ class Dispatcher:
         return max(1, self.settings.concurrency.get(name, DEFAULT_CONCURRENCY.get(name, 4)))
 
     async def _feed(self, items: Iterable[PlannedMessage]) -> None:
-        groupers = {name: _Grouper(channel.max_batch) for name, channel in self.channels.items()}
+        groupers = {name: _Grouper(min(channel.max_batch, self.settings.batch_sizes.get(name, channel.max_batch)))
+                    for name, channel in self.channels.items()}
         for count, item in enumerate(items, start=1):
             if self.stop.is_set():
                 return

@@ -7,7 +7,10 @@ Templates live in ``<templates>/<set>/<locale>/<file>`` (see README,
 What does not depend on the reader (organisation, routes and whether they are
 open at the send time, links) is built once per locale and time zone. A
 channel whose templates never mention ``recipient`` is rendered once per
-locale and time zone too, and the result reused.
+locale and time zone too, and the result reused. A personalised e-mail
+(``Hello {{ recipient.name }}``) is built from a rendering shared per locale,
+time zone and empty values, with SendGrid substitutions for the reader's values
+(:mod:`crisiscomms.substitutions`): byte for byte the reader's own rendering.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,9 @@ from .formatting import (
 )
 from .hours import OpeningHours, zone_info
 from .playbook import Notice, Playbook, Route, localized_text, notice_moment
-from .smsenc import analyse, normalise_for_gsm
+from .smsenc import analyse as analyse_sms
+from .smsenc import normalise_for_gsm
+from .substitutions import Batchability, EmailPersonaliser, analyse
 from .template_store import (
     TemplateProblem,
     TemplateRenderError,
@@ -92,6 +97,8 @@ class NoticeRenderer:
     _independent: dict[tuple[str, str], bool] = field(default_factory=dict)
     _states: dict[str, tuple[bool, dt.datetime | None, dt.datetime | None]] = field(default_factory=dict)
     _text_locales: dict[tuple[str, str], str] = field(default_factory=dict)
+    _batchability: dict[str, Batchability] = field(default_factory=dict)
+    _personalisers: dict[str, EmailPersonaliser | None] = field(default_factory=dict)
 
     @classmethod
     def for_playbook(cls, playbook: Playbook, base_dir: Path, notice_id: str, sent_at: dt.datetime,
@@ -135,21 +142,59 @@ class NoticeRenderer:
         reusable = recipient is None or self._independent_of_reader(channel, locale)
         if reusable and key in self._reused:
             return self._reused[key]
+        if channel == "email" and recipient is not None and not reusable:
+            personaliser = self.email_personaliser(locale)
+            personalised = personaliser.personalise(timezone, recipient) if personaliser is not None else None
+            if personalised is not None:
+                return personalised
+        content = self._mark(self._render_unmarked(channel, locale, timezone, recipient), locale)
+        if reusable:
+            self._reused[key] = content
+        return content
+
+    def _render_unmarked(self, channel: str, locale: str, timezone: str,
+                         recipient: Mapping[str, Any] | None) -> Content:
         names = [name for name, _ in self.template_names(channel, locale)]
         text_locale = self.text_locale(channel, locale)
         context = dict(self.shared_context(text_locale, timezone, gsm_safe=channel == "sms"))
         context["reader_locale"] = locale
         if recipient is not None:
             context["recipient"] = recipient
-        content = replace(self._build(channel, [self.store.render(n, context) for n in names]),
-                          text_locale=text_locale)
-        if self.exercise:
-            from .exercise import exercise_marker, mark_content
+        return replace(self._build(channel, [self.store.render(n, context) for n in names]), text_locale=text_locale)
 
-            content = mark_content(content, exercise_marker(self.playbook, text_locale or locale))
-        if reusable:
-            self._reused[key] = content
+    def _mark(self, content: Content, locale: str) -> Content:
+        """With the exercise marker in front, in an exercise."""
+        if not self.exercise:
+            return content
+        from .exercise import exercise_marker, mark_content
+
+        return mark_content(content, exercise_marker(self.playbook, content.text_locale or locale))
+
+    def email_batchability(self, locale: str) -> Batchability:
+        """Whether ``locale`` readers' e-mails can share requests through SendGrid substitutions."""
+        if locale not in self._batchability:
+            names = [name for name, _ in self.template_names("email", locale)]
+            self._batchability[locale] = analyse(self.store, names)
+        return self._batchability[locale]
+
+    def email_personaliser(self, locale: str) -> EmailPersonaliser | None:
+        """Shared renderings for ``locale`` readers' e-mails; None: each reader is rendered alone
+        (``reuse`` off, or templates that substitution cannot reproduce)."""
+        if locale not in self._personalisers:
+            batchability = self.email_batchability(locale)
+            self._personalisers[locale] = None if not (self.reuse and batchability.batchable) else EmailPersonaliser(
+                batchability.fields, partial(self._render_email, locale), partial(self._mark_email, locale))
+        return self._personalisers[locale]
+
+    def _render_email(self, locale: str, timezone: str, recipient: Mapping[str, Any]) -> EmailContent:
+        content = self._render_unmarked("email", locale, timezone, recipient)
+        assert isinstance(content, EmailContent)
         return content
+
+    def _mark_email(self, locale: str, content: EmailContent) -> EmailContent:
+        marked = self._mark(content, locale)
+        assert isinstance(marked, EmailContent)
+        return marked
 
     def _independent_of_reader(self, channel: str, locale: str) -> bool:
         """True when no template of ``channel`` in ``locale`` mentions ``recipient`` (then one render serves all)."""
@@ -164,7 +209,7 @@ class NoticeRenderer:
             text = parts[0].strip()
             if self.playbook.providers.sms is not None and self.playbook.providers.sms.smart_encoding:
                 text = normalise_for_gsm(text)
-            return SmsContent(text, analyse(text))
+            return SmsContent(text, analyse_sms(text))
         if channel == "email":
             return EmailContent(_one_line(parts[0]), parts[1].strip() + "\n", parts[2].strip() + "\n")
         if channel == "voice":

@@ -103,6 +103,8 @@ def _check_one(renderers: list[NoticeRenderer], playbook: Playbook, place: _Plac
     if missing:
         return
     yield from _fallback_diagnostic(renderers[0], playbook, place)
+    if place.channel == "email":
+        yield from _batching_note(renderers[0], place)
     recipient = None if place.channel in ("banner", "cap") else sample_recipient(playbook, place.locale)
     for renderer in renderers:
         try:
@@ -134,6 +136,17 @@ def _fallback_diagnostic(renderer: NoticeRenderer, playbook: Playbook, place: _P
     else:
         yield Diagnostic(first, 0, 0, "warning", f"{message}; add the files, or declare it in "
                                                  "organisation.locale_fallbacks")
+
+
+def _batching_note(renderer: NoticeRenderer, place: _Place) -> Iterator[Diagnostic]:
+    """A note when personalised e-mails of this template cannot share SendGrid requests through
+    substitutions (:mod:`crisiscomms.substitutions`): each distinct e-mail then is a request."""
+    batchability = renderer.email_batchability(place.locale)
+    if batchability.batchable or batchability.unreadable:
+        return
+    yield Diagnostic(renderer.store.shown(batchability.template), batchability.line, 0, "note",
+                     f"personalised e-mails cannot share SendGrid requests: the template {batchability.reason}, "
+                     "which substitution cannot reproduce; each distinct e-mail goes as a request of its own")
 
 
 def declared_fallback(playbook: Playbook, locale: str, text_locale: str) -> bool:

@@ -26,6 +26,7 @@ from jinja2 import (
     TemplateSyntaxError,
     UndefinedError,
     meta,
+    nodes,
     pass_context,
 )
 from jinja2.bccache import Bucket, BytecodeCache, FileSystemBytecodeCache
@@ -116,6 +117,7 @@ class TemplateStore:
             self.env.filters[name] = _reader_filter(function)
         self.env.filters["spoken_digits"] = spoken_digits
         self._uses_recipient: dict[str, bool] = {}
+        self._parsed: dict[str, nodes.Template] = {}
         self._names: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
     def name_for(self, template_set: str, locale: str, filename: str) -> tuple[str, bool]:
@@ -151,8 +153,7 @@ class TemplateStore:
             return False
         seen.add(name)
         try:
-            source = (self.root / name).read_text(encoding="utf-8")
-            parsed = self.env.parse(source)
+            parsed = self.parse(name)
             if "recipient" in meta.find_undeclared_variables(parsed):
                 return True
         except (OSError, UnicodeDecodeError, JinjaTemplateError, RecursionError):
@@ -161,6 +162,12 @@ class TemplateStore:
             self._mentions_recipient(child, seen)
             for child in meta.find_referenced_templates(parsed) if child is not None
         )
+
+    def parse(self, name: str) -> nodes.Template:
+        """The syntax tree of ``name`` (parsed once); raises OSError, UnicodeDecodeError or Jinja's errors."""
+        if name not in self._parsed:
+            self._parsed[name] = self.env.parse((self.root / name).read_text(encoding="utf-8"))
+        return self._parsed[name]
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         try:

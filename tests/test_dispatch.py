@@ -12,6 +12,7 @@ from typing import ClassVar
 import pytest
 
 from crisiscomms.channels.base import Message, Outcome, ProviderRejected, SendResult
+from crisiscomms.content import Personalised
 from crisiscomms.dispatch import AdaptiveRate, Dispatcher, DispatchSettings, backoff_delay
 from crisiscomms.ledger.sqlite import SqliteLedger as Ledger
 from crisiscomms.plan import PlannedMessage
@@ -97,6 +98,31 @@ def test_different_content_is_never_batched_and_memory_stays_bounded(ledger: Led
     channel = ScriptedChannel()
     run(ledger, channel, items(50, same_content=False))
     assert all(len(r) == 1 for r in channel.requests)
+
+
+def personalised_items(count: int, groups: int) -> list[PlannedMessage]:
+    """E-mails of ``groups`` shared renderings, interleaved (as readers of many languages arrive)."""
+    shared = [EmailContent(f"Subject {g}", "Hello ^k,\n", "<p>Hello ^h</p>\n") for g in range(groups)]
+
+    def content(i: int) -> EmailContent:
+        return EmailContent.substituted(Personalised(shared[i % groups], (("^k", f"N{i}"), ("^h", f"N{i}")), "^"))
+
+    return [PlannedMessage(f"r{i}", i + 2, "email", f"p{i}@example.se", "sv", "Europe/Stockholm",
+                           (lambda i=i: content(i))) for i in range(count)]
+
+
+def test_personalised_emails_of_one_shared_rendering_fill_requests_even_when_interleaved(ledger: Ledger) -> None:
+    channel = ScriptedChannel()
+    counts = run(ledger, channel, personalised_items(12_000, groups=12))
+    assert sorted(len(r) for r in channel.requests) == [1000] * 12
+    assert counts[("email", "accepted")] == 12_000
+    assert Counter(a for r in channel.requests for a in r) == Counter(f"p{i}@example.se" for i in range(12_000))
+
+
+def test_batch_sizes_cap_the_messages_per_request(ledger: Ledger) -> None:
+    channel = ScriptedChannel()
+    run(ledger, channel, personalised_items(100, groups=2), batch_sizes={"email": 7})
+    assert max(len(r) for r in channel.requests) == 7 and sum(len(r) for r in channel.requests) == 100
 
 
 def test_retry_then_accept_records_every_attempt(ledger: Ledger) -> None:

@@ -95,10 +95,11 @@ class Channel(Protocol):
     """A delivery channel. Instances are used from one event loop."""
 
     name: ClassVar[str]
-    max_batch: ClassVar[int]  # messages with identical content one request may carry
+    max_batch: ClassVar[int]  # messages with the same request content one request may carry
 
     async def send(self, batch: Sequence[Message]) -> list[SendResult]:
-        """Send ``batch`` (identical content when ``max_batch > 1``); one result per message, same order.
+        """Send ``batch`` (the same :func:`~crisiscomms.content.request_key` when ``max_batch > 1``); one
+        result per message, same order.
 
         Raises :class:`ProviderRejected` for run-level refusals (401/403)."""
         ...

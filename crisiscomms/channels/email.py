@@ -3,7 +3,10 @@
 One request carries up to 1,000 recipients of identical content, each in a
 personalization of their own (nobody sees another's address), with the
 recipient's ``custom_args`` so events can be traced back to the campaign and
-the recipient. The body is built with SendGrid's ``Mail`` helper and posted
+the recipient. Personalised e-mails (``Hello {{ recipient.name }}``) share a
+request too: the body carries their shared rendering and each personalization
+the recipient's ``substitutions`` (:mod:`crisiscomms.substitutions`; packing
+within SendGrid's limits: :mod:`.email_batch`). The body is built with SendGrid's ``Mail`` helper and posted
 with the shared httpx client (sendgrid's own client uses urllib, which
 neither shares our connection pool nor can be mocked with respx).
 
@@ -33,7 +36,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import httpx
@@ -51,12 +54,14 @@ from sendgrid.helpers.mail import (
     ReplyTo,
     SandBoxMode,
     Subject,
+    Substitution,
     To,
 )
 
 from ..playbook import EmailSettings, Playbook
 from ..render import EmailContent
 from .base import ChannelContext, Message, Outcome, ProviderRejected, SendResult
+from .email_batch import MAX_PERSONALIZATIONS, Packer, Request
 from .http import normalise_transport_error, transport_outcome
 
 __all__ = ["SendGridEmail"]
@@ -69,7 +74,6 @@ GLOBAL_URL = "https://api.sendgrid.com"
 EU_URL = "https://api.eu.sendgrid.com"
 SEND_PATH = "/v3/mail/send"
 
-MAX_PERSONALIZATIONS = 1000  # per request; one recipient per personalization, so also the recipient limit
 MAX_CUSTOM_ARGS_BYTES = 10_000  # per personalization (SendGrid: "may not exceed 10,000 bytes")
 MAX_REASON = 1000  # characters of a provider's error text kept in a result
 
@@ -149,10 +153,11 @@ class SendGridEmail:
 
     # -- planning ----------------------------------------------------------
 
-    def _plan(self, batch: Sequence[Message], results: list[SendResult | None]) -> list[_Request]:
-        """Group by content, then pack each group into requests of at most 1,000 distinct
-        addresses (first fit). Messages that cannot be sent get their result now."""
-        groups: dict[EmailContent, list[_Request]] = {}
+    def _plan(self, batch: Sequence[Message], results: list[SendResult | None]) -> list[Request]:
+        """Group by request content (identical e-mails, or one shared rendering with substitutions),
+        then pack each group into requests within SendGrid's limits (:mod:`.email_batch`).
+        Messages that cannot be sent get their result now."""
+        packer = Packer()
         for index, message in enumerate(batch):
             content = message.body
             if not isinstance(content, EmailContent):
@@ -162,23 +167,16 @@ class SendGridEmail:
             if problem is not None:
                 results[index] = problem
                 continue
-            address = _address_key(message.address)
-            requests = groups.setdefault(content, [])
-            for request in requests:
-                if len(request.indices) < MAX_PERSONALIZATIONS and address not in request.addresses:
-                    break
-            else:
-                request = _Request(content)
-                requests.append(request)
-            request.indices.append(index)
-            request.addresses.add(address)
-        return [request for requests in groups.values() for request in requests]
+            packer.add(index, message, content, _address_key(message.address))
+        return packer.requests()
 
     # -- one request -------------------------------------------------------
 
-    def mail_body(self, content: EmailContent, messages: Sequence[Message]) -> dict[str, Any]:
+    def mail_body(self, content: EmailContent, messages: Sequence[Message], *,
+                  substituted: bool = False) -> dict[str, Any]:
         """The JSON body for ``messages`` (distinct addresses, at most 1,000): one
-        personalization per recipient, in the order of ``messages``."""
+        personalization per recipient, in the order of ``messages``; ``substituted``: ``content``
+        is their shared rendering and each personalization carries the recipient's substitutions."""
         settings = self._settings
         mail = Mail()
         mail.from_email = _email(From, settings.from_, settings.from_name)
@@ -199,13 +197,16 @@ class SendGridEmail:
             personalization.add_to(_email(To, message.address.strip()))
             for key, value in message.custom_args.items():
                 personalization.add_custom_arg(CustomArg(str(key), str(value)))
+            if substituted:
+                for key, value in _substitutions(message):
+                    personalization.add_substitution(Substitution(key, value))
             # add_personalization inserts at index 0 by default (reversing the order): append explicitly
             mail.add_personalization(personalization, index=len(mail.personalizations or ()))
         body: dict[str, Any] = mail.get()
         return body
 
-    async def _post(self, request: _Request, messages: Sequence[Message]) -> list[SendResult]:
-        body = self.mail_body(request.content, messages)
+    async def _post(self, request: Request, messages: Sequence[Message]) -> list[SendResult]:
+        body = self.mail_body(request.content, messages, substituted=request.substituted)
         order = _personalization_order(body, messages)
         try:
             response = await self._http.post(self.url, json=body, headers=self._headers)
@@ -280,13 +281,6 @@ class SendGridEmail:
         return text.replace(self._key, "***")[:MAX_REASON]
 
 
-@dataclass
-class _Request:
-    content: EmailContent
-    indices: list[int] = field(default_factory=list)
-    addresses: set[str] = field(default_factory=set)
-
-
 @dataclass(frozen=True)
 class _Error:
     message: str
@@ -336,6 +330,11 @@ def _local_problem(message: Message) -> SendResult | None:
         return SendResult(Outcome.REJECTED, code="custom_args",
                           reason=f"custom_args are {size} bytes; SendGrid allows less than {MAX_CUSTOM_ARGS_BYTES}")
     return None
+
+
+def _substitutions(message: Message) -> tuple[tuple[str, str], ...]:
+    personalised = message.body.personalised if isinstance(message.body, EmailContent) else None
+    return personalised.substitutions if personalised is not None else ()
 
 
 def _personalization_order(body: Mapping[str, Any], messages: Sequence[Message]) -> list[int]:

@@ -74,8 +74,8 @@ def test_ctrl_c_lets_emails_in_flight_finish_so_the_resume_needs_no_resend_uncer
     make_project(tmp_path, 60)
     standin.configure(latency=0.5)  # each e-mail request is in flight for half a second
     env = cli_env(standin, tmp_path / "crash")
-    # 8/s with 4 in flight: requests are staggered, so at any moment some are half-way through.
-    command = send_command("--channels", "email", "--concurrency", "4", "--email-rate", "8")
+    # 8/s with 4 in flight, one e-mail each: requests are staggered, so at any moment some are half-way through.
+    command = send_command("--channels", "email", "--concurrency", "4", "--email-rate", "8", "--email-batch-size", "1")
     stopped = interrupt_after(standin, "sendgrid", 12, command, tmp_path, env)
     assert stopped.code == 130, stopped.text[-2000:]
     assert RESUME_HINT in stopped.text

@@ -62,7 +62,8 @@ def test_faults_under_rate_cap_then_resume_deliver_every_sms_once_and_lose_no_em
     # channel for their Retry-After, so 1,000 people with 5% 429 take minutes, too long for CI).
     standin.configure(fail_500_rate=0.05, unanswered_rate=0.02, rate_cap=300, seed=20261125)
     env = cli_env(standin, tmp_path / "crash")
-    runs = send_until_done(tmp_path, env, "--sms-rate", "250", "--email-rate", "250")
+    # one e-mail per request (the personalised e-mails would share a few): faults need many requests to hit
+    runs = send_until_done(tmp_path, env, "--sms-rate", "250", "--email-rate", "250", "--email-batch-size", "1")
     assert len(runs) >= 2, "with 2% unanswered requests the first run cannot be complete"
     assert "(or run the same command again)" in runs[0].text
     assert any("uncertain SMS with Twilio" in r.text for r in runs[1:])  # reconciled, not blindly resent
@@ -80,7 +81,7 @@ def test_the_full_fault_mix_with_5_percent_429_then_resume_delivers_exactly_once
     phones, emails = faulty_project(tmp_path, recipients=250)
     standin.configure(fail_429_rate=0.05, fail_500_rate=0.05, unanswered_rate=0.02, rate_cap=300, seed=7)
     env = cli_env(standin, tmp_path / "crash")
-    send_until_done(tmp_path, env, "--sms-rate", "250", "--email-rate", "250", timeout=240)
+    send_until_done(tmp_path, env, "--sms-rate", "250", "--email-rate", "250", "--email-batch-size", "1", timeout=240)
     answers = standin.answers
     assert answers[("twilio", 429)] and answers[("sendgrid", 429)] and answers[("twilio", 500)]
     assert_delivered(standin, phones, emails)

@@ -1,7 +1,13 @@
-"""The SendGrid v3 mail/send stand-in: ``POST /v3/mail/send``, validated like SendGrid does."""
+"""The SendGrid v3 mail/send stand-in: ``POST /v3/mail/send``, validated like SendGrid does.
+
+Per-personalization ``substitutions`` are applied as SendGrid applies them: each key replaced
+literally by its value in the subject and in every content part. Each record keeps the final
+subject; its final text and HTML are built on demand (:attr:`EmailRecord.text`, :attr:`EmailRecord.html`)
+from the request's content, which all records of a request share."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
 MAX_PERSONALIZATIONS = 1000
 MAX_RECIPIENTS = 1000
 MAX_CATEGORIES = 10
+MAX_SUBSTITUTION_BYTES = 10_000
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -42,13 +49,29 @@ class EmailRecord:
     from_email: str
     personalization: int
     created_at: datetime
+    substitutions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    content: Mapping[str, str] = dataclasses.field(default_factory=dict)  # type → value, before substitution
+
+    @property
+    def text(self) -> str | None:
+        """The final ``text/plain`` part (substitutions applied)."""
+        return self._final(self.content.get("text/plain"))
+
+    @property
+    def html(self) -> str | None:
+        """The final ``text/html`` part (substitutions applied)."""
+        return self._final(self.content.get("text/html"))
+
+    def _final(self, value: str | None) -> str | None:
+        return None if value is None else substituted(value, self.substitutions)
 
     def to_json(self) -> JsonDict:
-        """The record as a JSON-ready mapping."""
+        """The record as a JSON-ready mapping (without the content: a thousand copies of an e-mail)."""
         return {
             "to": self.to,
             "kind": self.kind,
             "subject": self.subject,
+            "substitutions": len(self.substitutions),
             "message_id": self.message_id,
             "custom_args": dict(self.custom_args),
             "categories": list(self.categories),
@@ -56,6 +79,13 @@ class EmailRecord:
             "personalization": self.personalization,
             "created_at": self.created_at.isoformat(),
         }
+
+
+def substituted(text: str, substitutions: Mapping[str, str]) -> str:
+    """SendGrid's substitution: every key replaced literally by its value, one key after another."""
+    for key, value in substitutions.items():
+        text = text.replace(key, value)
+    return text
 
 
 def _sendgrid_error(message: str, field_name: str | None = None, help_anchor: str | None = None) -> SendGridError:
@@ -177,6 +207,20 @@ def _custom_args_problems(value: object, where: str) -> list[SendGridError]:
     return [_sendgrid_error(message, where, "custom_args")]
 
 
+def _substitution_problems(value: object, where: str) -> list[SendGridError]:
+    """Errors about a personalization's ``substitutions`` (strings only, at most 10,000 bytes)."""
+    if value is None:
+        return []
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        return [_sendgrid_error("Substitutions must be an object whose values are strings.", where,
+                                "personalizations.substitutions")]
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_SUBSTITUTION_BYTES:
+        message = f"The substitutions of a personalization may not exceed {MAX_SUBSTITUTION_BYTES:,} bytes."
+        return [_sendgrid_error(message, where, "personalizations.substitutions")]
+    return []
+
+
 def _recipients(
     personalization: JsonDict,
 ) -> Iterator[tuple[Literal["to", "cc", "bcc"], int, object]]:
@@ -202,6 +246,7 @@ def _one_personalization_problems(
         )
         return [_sendgrid_error(message, f"{where}.to", "personalizations.to")], 0
     errors = _custom_args_problems(personalization.get("custom_args"), f"{where}.custom_args")
+    errors += _substitution_problems(personalization.get("substitutions"), f"{where}.substitutions")
     count = 0
     for kind, position, entry in _recipients(personalization):
         count += 1
@@ -287,10 +332,15 @@ def _email_records(payload: JsonDict, message_id: str) -> list[EmailRecord]:
     sender = cast(str, payload["from"]["email"])
     categories = tuple(payload.get("categories") or ())
     top_args: dict[str, str] = payload.get("custom_args") or {}
+    content = {str(block["type"]): str(block["value"]) for block in payload.get("content") or ()}
     records = []
     for index, personalization in enumerate(payload["personalizations"]):
+        substitutions: dict[str, str] = personalization.get("substitutions") or {}
         subject = personalization.get("subject") or payload.get("subject")
-        custom_args = {**top_args, **(personalization.get("custom_args") or {})}
+        if subject is not None:
+            subject = substituted(subject, substitutions)
+        custom_args = {k: substituted(v, substitutions)
+                       for k, v in {**top_args, **(personalization.get("custom_args") or {})}.items()}
         for kind, _position, entry in _recipients(personalization):
             records.append(
                 EmailRecord(
@@ -303,6 +353,8 @@ def _email_records(payload: JsonDict, message_id: str) -> list[EmailRecord]:
                     from_email=sender,
                     personalization=index,
                     created_at=now,
+                    substitutions=substitutions,
+                    content=content,
                 )
             )
     return records
