@@ -1,4 +1,4 @@
-"""The test cluster helper: without PostgreSQL's server binaries the tests are skipped with the reason."""
+"""The throwaway PostgreSQL cluster: without PostgreSQL's server binaries the tests are skipped with the reason."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .. import pgserver
+from crisiscomms.testing import pgcluster as pgserver
 
 
 def test_without_server_binaries_the_reason_is_given_and_nothing_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
