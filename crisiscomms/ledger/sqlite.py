@@ -553,10 +553,17 @@ def _create_private(path: Path) -> None:
     """Create the ledger file 0600 (and its folder 0700) before SQLite opens it.
 
     Two processes may create the same default ledger at the same moment: neither step fails if the other
-    process got there first.
+    process got there first. An existing file is never opened here: closing a descriptor of the database
+    file drops every POSIX lock this process holds on it, also those of its other SQLite connections (the
+    receipts writer thread has one beside the server's), and another process would then take the WAL away.
     """
     path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    if path.exists():
+        return
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return  # created by another process meanwhile
     os.close(descriptor)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,31 @@ def test_a_ledger_folder_made_by_another_process_meanwhile_is_no_error(tmp_path:
     SqliteLedger.open(path).close()
     monkeypatch.undo()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_second_connection_in_one_process_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Regression: opening the ledger again opened and closed a descriptor of the file, which dropped every
+    POSIX lock of the process; another process closing last then took the WAL away, and the rows a third
+    one wrote later stayed invisible here (the receipts writer thread never saw the send's rows)."""
+    path = tmp_path / "ledger.sqlite"
+    first = SqliteLedger.open(path)
+    second = SqliteLedger.open(path)  # e.g. the receipts server's writer thread
+    opened = f"from pathlib import Path; from crisiscomms.ledger.sqlite import SqliteLedger; " \
+             f"l = SqliteLedger.open(Path({str(path)!r})); "
+    subprocess.run([sys.executable, "-c", opened + "l.close()"], check=True, timeout=60)  # closes last?
+    writer = subprocess.Popen([sys.executable, "-c", opened + (
+        "l.db.execute(\"INSERT INTO messages (campaign, channel, address, recipient_id, line, locale, state, "
+        "updated_at) VALUES ('c', 'sms', '+46701', 'r', 1, 'sv', 'accepted', 'x')\"); print('written', flush=True); "
+        "input(); l.close()")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+        for ledger in (first, second):  # the row is in the writer's WAL, not checkpointed yet
+            with ledger._transaction():
+                assert ledger.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+    finally:
+        writer.communicate("\n", timeout=60)
+    first.close()
+    second.close()
 
 
 def test_a_version_1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
