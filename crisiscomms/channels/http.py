@@ -24,7 +24,7 @@ from urllib.parse import quote_plus
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .base import Outcome
 
@@ -138,7 +138,8 @@ async def direct_request(http: httpx.AsyncClient, method: str, url: str, *,
     transport.client = session
     query = form_encode(params) if params else ""
     body = form_encode(data).encode() if data else None
-    merged = {**http.headers, **(headers or {})}
+    merged = CIMultiDict(http.headers)  # the client's defaults; the request's own headers replace them
+    merged.update(headers or {})
     if body is not None:
         merged["Content-Type"] = "application/x-www-form-urlencoded"
     if auth is not None:

@@ -112,3 +112,31 @@ def test_direct_failures_are_the_httpx_errors_the_channels_classify() -> None:
     unanswered, refused = asyncio.run(scenario())
     assert unanswered is httpx.RemoteProtocolError  # may have arrived: uncertain, never resent blindly
     assert refused is httpx.ConnectError  # never left: retried
+
+
+def test_the_request_headers_replace_the_clients_defaults_whatever_their_case() -> None:
+    from aiohttp import web
+
+    seen: list[list[str]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers.getall("User-Agent"))
+        return web.Response(status=201, text="{}")
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_post("/m", answer)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with make_http_client() as http:
+                await direct_request(http, "POST", f"http://127.0.0.1:{port}/m", params=None, data={"To": "x"},
+                                     headers={"User-Agent": "twilio-python"}, auth=None, timeout=DEFAULT_TIMEOUT)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert seen == [["twilio-python"]]
