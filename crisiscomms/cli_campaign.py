@@ -307,6 +307,15 @@ def _plan_and_send(playbook: Path, options: dict[str, Any], choice: Any) -> None
             _confirm_and_execute(run, console, yes=options["yes"], json_output=json_output, ledger=location.shown())
 
 
+def _refuse_join_on_a_file(location: LedgerLocation, join: bool) -> None:
+    """--join on a SQLite ledger is a usage mistake (exit 2): one sender at a time sends from a file."""
+    from .errors import UsageError
+
+    if join and not location.is_database:
+        raise UsageError(f"--join needs a shared PostgreSQL ledger; {location.shown()} is a SQLite file, where "
+                         "one sender at a time sends a campaign. Nothing was sent.")
+
+
 def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     """``send --plan ID``: lease, checks, confirm, dispatch — nothing is planned or rendered from disk."""
     from .campaign.identity import this_holder
@@ -321,6 +330,7 @@ def _send_plan(plan_id: str, options: dict[str, Any], choice: Any) -> None:
     json_output = options["output_format"] == "json"
     console = _console(json_output)
     location = _location(options["ledger_option"], None)
+    _refuse_join_on_a_file(location, options["join"])
     _open_existing(location).close()  # a plan is only in a ledger that exists: never create an empty one here
     with _closing(_open(location, console)) as ledger:
         header = ledger.plan(plan_id)
