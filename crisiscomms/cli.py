@@ -342,7 +342,9 @@ def cap_command(playbook: Path, notice_id: str, out: Path | None, previous: Path
         click.echo(alert.xml.decode("utf-8"), nl=False)
         return
     write_cap_alert(alert, target)
-    click.echo(f"CAP 1.2 {alert.msg_type} ({alert.status}) {alert.identifier} written to {target}", err=True)
+    from .safetext import visible
+
+    click.echo(visible(f"CAP 1.2 {alert.msg_type} ({alert.status}) {alert.identifier} written to {target}"), err=True)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

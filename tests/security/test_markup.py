@@ -117,3 +117,58 @@ def test_validate_and_banner_commands_print_paths_and_names_literally(project: P
     withdrawn = run_cli("banner", "withdraw", str(playbook), "--banner-out", f"[red]w{ESCAPE}.json")
     assert (withdrawn.code, withdrawn.stdout) == (
         0, "Withdrew the banner: [red]w\\x1b[2J.json now says there is no notice.\n")
+
+
+# -- cap, receipts, escalate and the exercise report ---------------------------------------------------------
+
+CAMPAIGN = "bold-t-x/[/x][red]storm"  # the organisation '[bold]T[/x]' gives the slug bold-t-x
+
+
+def hostile_playbook(project: Path) -> None:
+    """An organisation named with markup, an SMS→e-mail fallback and a drill recipient named with markup."""
+    playbook = project / "playbooks" / "p.yaml"
+    text = playbook.read_text(encoding="utf-8")
+    text = text.replace("channels: [sms, email, banner]", "channels: [sms, banner]\n    escalate: {sms: email}", 1)
+    text = text.replace("name: Testbolaget", "name: '[bold]T[/x]'")
+    text += 'exercise:\n  recipients:\n    - {name: "[red]Drill[/x]", phone: "+46701000009", locale: sv}\n'
+    playbook.write_text(text, encoding="utf-8")
+
+
+def test_cap_names_the_file_it_wrote_literally(project: Path) -> None:
+    hostile_playbook(project)
+    result = run_cli("cap", "playbooks/p.yaml", "--notice", "outage", "--out", f"[red]c{ESCAPE}.xml", "--at", AT)
+    assert result.code == 0, result.stderr
+    assert result.stderr == ("CAP 1.2 Alert (Actual) test.example.outage.20261125T110000Z written to "
+                             "[red]c\\x1b[2J.xml\n")
+    assert (project / f"[red]c{ESCAPE}.xml").exists()  # the file has the name given; only its display is escaped
+
+
+def test_receipts_pull_and_escalate_show_campaign_and_texts_literally(project: Path, standin: Standin,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    hostile_playbook(project)
+    standin.receipts.configure(enabled=True, undelivered_share=1.0, failed_share=0.0, seed=5)
+    assert send("--yes", "--campaign", "[/x][red]storm").code == 0
+    pulled = run_cli("receipts", "pull", "--campaign", CAMPAIGN)
+    assert (pulled.code, pulled.stdout) == (0, "Asked Twilio about 2 SMS: 2 now have a final status "
+                                               "(undelivered 2), 0 are still on their way.\n")
+    dry = run_cli("escalate", "--campaign", CAMPAIGN, "--dry-run")
+    assert dry.code == 0, dry.stderr
+    assert dry.stdout.startswith("DRY RUN — nothing is sent. Escalation of campaign bold-t-x/[/x][red]storm: 1 "
+                                 "fallback messages (sms->email 1).\n")
+    escalated = run_cli("escalate", "--campaign", CAMPAIGN, "--yes")
+    assert escalated.code == 0, escalated.stderr
+    assert "Notice outage, campaign bold-t-x/[/x][red]storm, as of" in escalated.stdout
+    assert "Hej [red]Anna," in escalated.stdout  # the audience's name, in the rendered sample
+    assert "see who got it with: crisiscomms report --campaign bold-t-x/[/x][red]storm" in flat(escalated.stdout)
+    assert [mail.to for mail in standin.emails] == ["anna@example.se"]
+
+
+def test_the_exercise_report_shows_the_organisations_campaign_literally(project: Path, standin: Standin) -> None:
+    hostile_playbook(project)
+    drill = run_cli("send", "playbooks/p.yaml", "--notice", "outage", "--exercise", "--at", AT, "--yes")
+    assert drill.code == 0, drill.stderr
+    result = run_cli("report", "--exercise", "--campaign", "bold-t-x/outage#exercise")
+    assert result.code == 0, result.stderr
+    assert "EXERCISE bold-t-x/outage#exercise (notice outage) — the result of the drill" in result.stdout
+    assert [sms.to for sms in standin.sms] == ["+46701000009"]
