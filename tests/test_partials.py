@@ -171,3 +171,32 @@ def test_a_german_reader_gets_one_language_in_the_email() -> None:
     assert '<html lang="en" dir="ltr">' in content.html
     assert "We will send the next update by Dec 4, 2026, 05:30." in lines(content)
     assert "Uhr" not in content.text and "Dez" not in content.text and "dec." not in content.text
+
+
+@pytest.mark.parametrize(("locale", "closed", "special"), [
+    ("en", "Customer service by text: closed right now, opens today at 06:00.",
+     "Extended opening hours during the storm (Dec 4, 18:00\u2009–\u2009Dec 13): 06:00\u2009–\u200924:00"),
+    ("sv", "Sms-kundtjänsten: stängt just nu, öppnar i dag kl. 06:00.",
+     "Förlängda öppettider under stormen (4 dec. 18:00–13 dec.): 06:00–24:00"),
+    ("da", "Kundeservice på sms: lukket lige nu, åbner i dag kl. 06.00.",
+     "Udvidede åbningstider under stormen (4. dec. 18.00-13. dec.): 06.00–24.00"),
+    ("nb", "Kundeservice på SMS: stengt akkurat nå, åpner i dag kl. 06:00.",
+     "Utvidede åpningstider under stormen (4. des., 18:00–13. des.): 06:00–24:00"),
+    ("nl", "Klantenservice via sms: nu niet bereikbaar, weer bereikbaar vandaag om 06:00.",
+     "Ruimere openingstijden tijdens de storm (4 dec, 18:00\u2009–\u200913 dec): 06:00–24:00"),
+    ("el", "Εξυπηρέτηση πελατών μέσω SMS: δεν λειτουργεί τώρα· ξανά σήμερα, 06:00.",
+     "Διευρυμένο ωράριο κατά τη διάρκεια της καταιγίδας (4 Δεκ, 18:00 - 13 Δεκ): 06:00–24:00"),
+])
+def test_a_route_closed_at_the_moment_still_tells_its_exceptional_hours(locale: str, closed: str,
+                                                                         special: str) -> None:
+    """At 03:00 on 6 Dec customer service by text is closed, but its storm hours (4–13 Dec) apply that day:
+    the reader learns them beside "closed right now", in the text and the HTML part."""
+    moment = dt.datetime(2026, 12, 6, 3, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    text = render_at(moment, locale)
+    assert text[text.index(closed) + 1] == special
+    loaded = load_playbook(STORM)
+    renderer = NoticeRenderer.for_playbook(loaded.require(), loaded.base_dir, "storm-outage", moment)
+    content = renderer.render("email", locale, "Europe/Stockholm", {"name": "Anna", "locale": locale})
+    assert isinstance(content, EmailContent)
+    note, hours = special.rsplit(": ", 1)
+    assert f".<br>\n<strong>{note}:</strong> {hours}<br>" in content.html
