@@ -100,3 +100,14 @@ def test_the_reopening_sms_costs_one_segment_where_the_script_allows() -> None:
     segments = {loc: sms["segments"] for loc, sms in sms_texts(CLINIC, "clinic-reopening",
                                                                "2027-01-29T10:00+01:00").items()}
     assert segments == {"en": 1, "sv": 1, "da": 1, "nb": 1, "nl": 1, "el": 2}
+
+
+def test_the_native_reviews_wording_is_in_the_shipped_texts() -> None:
+    """shared/reviews/shipped-texts.md: da 1 (the call), nb 1 and nl 1 (the CAP area), en 5 (the clinic's note)."""
+    voice = (ROOT / "templates" / "storm-outage" / "da" / "voice.txt").read_text(encoding="utf-8")
+    assert "Stormen har slået strømmen ud i" in voice and "givet strømafbrydelser" not in voice
+    storm = STORM.read_text(encoding="utf-8")
+    assert "nordlige Halland" not in storm.replace("det nordlige Halland", "") and "Noord-Halland" not in storm
+    clinic = CLINIC.read_text(encoding="utf-8")
+    assert "en: Extended phone hours while we do not see patients in person" in clinic
+    assert "{date: 12-24, hours: closed}" in clinic  # holidays recur every year, as the storm playbook's do
