@@ -225,7 +225,7 @@ def approve(plan_id: str, ledger_option: str | None, yes: bool) -> None:
                    "each claims its own batches, and rate limits are shared.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (automation).")
 def send(playbook: Path | None, plan_id: str | None, **options: Any) -> None:
-    """Send a notice to an audience (SMS, email, site banner), or send a frozen plan.
+    """Send a notice to an audience (SMS, e-mail, calls, site banner, CAP), or send a frozen plan.
 
     \b
     Examples:

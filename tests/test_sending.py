@@ -129,7 +129,7 @@ def test_all_missing_credentials_named_at_once_before_any_ledger(project: Path, 
     assert result.stderr == (
         "crisiscomms: missing credentials: TWILIO_ACCOUNT_SID (SMS: the Twilio account SID); TWILIO_AUTH_TOKEN "
         "(SMS: the Twilio auth token); SENDGRID_API_KEY (e-mail: the SendGrid API key with Mail Send permission). "
-        "Export them and run again; nothing was sent and no ledger was written.\n")
+        "Export them and run again; nothing was sent and the ledger was not changed.\n")
     assert standin.requests["twilio"] == standin.requests["sendgrid"] == 0
     assert not (project / ".crisiscomms").exists()
     assert not (project / "site" / "banner.json").exists()

@@ -42,7 +42,7 @@ class MissingCredentials(ProviderError):
         listed = "; ".join(f"{', '.join(n for n in names if needs[n] == what)} ({what})"
                            for what in dict.fromkeys(needs[n] for n in names))
         super().__init__(f"missing credentials: {listed}. Export them and run again; nothing was sent "
-                         "and no ledger was written.")
+                         "and the ledger was not changed.")
 
 
 def credential_needs(channels: Iterable[str], playbook: Playbook) -> dict[str, str]:
