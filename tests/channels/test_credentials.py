@@ -37,5 +37,5 @@ def test_the_error_names_all_and_exits_4() -> None:
     assert raised.value.names == ["TWILIO_AUTH_TOKEN", "SENDGRID_API_KEY"]
     assert str(raised.value) == (
         "missing credentials: TWILIO_AUTH_TOKEN (SMS: the Twilio auth token); SENDGRID_API_KEY (e-mail: the "
-        "SendGrid API key with Mail Send permission). Export them and run again; nothing was sent and no "
-        "ledger was written.")
+        "SendGrid API key with Mail Send permission). Export them and run again; nothing was sent and the "
+        "ledger was not changed.")
