@@ -32,14 +32,14 @@ if TYPE_CHECKING:
 @contextlib.contextmanager
 def _receipt_store(ledger_option: str | None) -> Iterator[ReceiptStore]:
     """The ledger (found as every command finds it) as the store receipts are written into."""
-    from .delivery.receipts.sqlite_store import SqliteReceiptStore
-    from .ledger import SqliteLedger, resolve_location
+    from .delivery.receipts import store_for
+    from .ledger import open_ledger, resolve_location
 
     location = resolve_location(ledger_option, os.environ)
-    ledger = SqliteLedger.open(location.path, create=False)
+    ledger = open_ledger(location, create=False)
     click.echo(f"Ledger: {location.shown()} (from {location.source})", err=True)
     try:
-        yield SqliteReceiptStore(ledger)
+        yield store_for(ledger)
     finally:
         ledger.close()
 
@@ -226,16 +226,14 @@ def escalate(campaign: str, ledger_option: str | None, dry_run: bool, output_for
     from .channels import require_credentials
     from .cli_campaign import _confirm_and_execute, _console, _dispatch_settings, _location, _open_existing
     from .console import print_plan_summary
-    from .delivery.receipts.sqlite_store import SqliteReceiptStore
-    from .ledger import SqliteLedger
+    from .delivery.receipts import store_for
 
     json_output = output_format == "json"
     console = _console(json_output)
     location = _location(ledger_option, None)
     ledger = _open_existing(location)
     try:
-        if isinstance(ledger, SqliteLedger):
-            SqliteReceiptStore(ledger).settle()
+        store_for(ledger).settle()  # events that waited for a sid the ledger now has
         found = find_escalations(ledger, campaign)
         if dry_run or not found.rows:
             _show_escalation(found.as_dict(), json_output=json_output, dry_run=dry_run)

@@ -4,7 +4,8 @@ The tables mean what SQLite's version 3 tables mean (:mod:`.schema`), with Postg
 identity keys), plus what senders that *join* a campaign need: leases keyed by (campaign, token) with the
 *round* of sending they belong to, and ``claim_chunks``, the plan cut into chunks of rows that one sender of a
 round claims at a time. Lease times are the server's clock (``clock_timestamp()``), so machines whose clocks
-differ still agree on which sender is stale. The receipt tables are not here: receipts are SQLite-only.
+differ still agree on which sender is stale. Version 2 adds the delivery receipts (``messages.receipt``,
+``receipt_events``, ``receipt_waiting``), as SQLite's version 3 did.
 
 ``crisiscomms_schema`` holds the version. Creating or migrating runs under a transaction-scoped advisory lock,
 so two machines opening a new database at the same moment do not collide; a newer version is refused.
@@ -16,7 +17,7 @@ import psycopg
 
 from ..errors import LedgerError
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 SCHEMA_LOCK = 0x63726973  # "cris": the advisory lock key taken while the schema is created or migrated
 
 TABLES = """
@@ -100,6 +101,7 @@ CREATE TABLE IF NOT EXISTS messages (
     delivery_code text,
     delivery_reason text,
     delivery_at text,
+    receipt text,
     PRIMARY KEY (campaign, channel, address)
 );
 CREATE INDEX IF NOT EXISTS messages_state ON messages (campaign, state);
@@ -159,8 +161,27 @@ CREATE TABLE IF NOT EXISTS text_choices (
     operator text NOT NULL,
     at text NOT NULL,
     PRIMARY KEY (campaign, text_version)
-)
+);
+CREATE TABLE IF NOT EXISTS receipt_events (
+    channel text NOT NULL,
+    event_id text NOT NULL,
+    applied_at text NOT NULL,
+    PRIMARY KEY (channel, event_id)
+);
+CREATE TABLE IF NOT EXISTS receipt_waiting (
+    provider_id text NOT NULL,
+    event_id text NOT NULL,
+    record text NOT NULL,
+    received_at text NOT NULL,
+    PRIMARY KEY (provider_id, event_id)
+);
+CREATE INDEX IF NOT EXISTS receipt_waiting_received ON receipt_waiting (received_at)
 """
+
+#: What a database of an older version lacks beyond the tables above (which are created if missing).
+UPGRADES = {
+    2: ("ALTER TABLE messages ADD COLUMN IF NOT EXISTS receipt text",),  # the winning receipt event (JSON)
+}
 
 
 class SchemaTooNew(LedgerError):
@@ -192,6 +213,9 @@ async def migrate(connection: psycopg.AsyncConnection[tuple[object, ...]], shown
             return
         for statement in TABLES.split(";"):
             await connection.execute(statement.strip())
+        for upgrade in range((version or PG_SCHEMA_VERSION) + 1, PG_SCHEMA_VERSION + 1):
+            for statement in UPGRADES.get(upgrade, ()):
+                await connection.execute(statement)
         await connection.execute("DELETE FROM crisiscomms_schema")
         await connection.execute("INSERT INTO crisiscomms_schema (version) VALUES (%s)", (PG_SCHEMA_VERSION,))
 

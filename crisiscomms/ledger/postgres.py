@@ -76,6 +76,10 @@ from .sqlite import FLUSH_EVERY_ROWS, FLUSH_EVERY_SECONDS
 T = TypeVar("T")
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
+#: A deadlock or serialisation failure rolled a whole transaction back (a receipts server and a sender locking
+#: the same rows in another order): it is run again this many times before it counts as a ledger error.
+ROLLBACK_RETRIES = 3
+
 PG_DECISION_SQL = re.sub(r":(\w+)", r"%(\1)s", DECISION_SQL)  # decide() in SQL, with psycopg's placeholders
 
 
@@ -126,6 +130,9 @@ class PostgresLedger:
                     return await work(connection)
 
         try:
+            for _ in range(ROLLBACK_RETRIES if transaction else 0):  # a rolled-back transaction left nothing
+                with contextlib.suppress(psycopg.errors.TransactionRollback):
+                    return self.runner.run(job(), CALL_TIMEOUT_SECONDS)
             return self.runner.run(job(), CALL_TIMEOUT_SECONDS)
         except CrisisCommsError:
             raise
@@ -411,8 +418,10 @@ async def _open_pool(target: PgTarget, *, create: bool) -> AsyncConnectionPool[C
 
 
 async def _require_schema(connection: Connection, target: PgTarget) -> None:
+    """An existing ledger (of an older version: migrated, as SQLite's are), never a new one."""
     version = await stored_version(connection)
     if version is None:
         raise LedgerError(f"no ledger in {target.shown} (no crisiscomms tables yet); give the one the send used "
                           "with --ledger, or set CRISISCOMMS_LEDGER")
     refuse_newer(version, target.shown)
+    await migrate(connection, target.shown)

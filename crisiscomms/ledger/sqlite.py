@@ -538,11 +538,12 @@ class _SqlitePlanWriter:
 
 
 def _refuse_database_url(path: Path) -> None:
-    """A PostgreSQL URL given to a command that works on SQLite ledgers only (delivery receipts, for now)."""
+    """A PostgreSQL URL where a SQLite file is opened (commands open ledgers with :func:`open_ledger`, which
+    tells them apart; this guards tools and scripts that open a file directly)."""
     url = re.sub(r"^(postgres(?:ql)?):/(?!/)", r"\1://", str(path), flags=re.IGNORECASE)
     if url != str(path):
-        raise LedgerError(f"the ledger {url} is a PostgreSQL database; this command works with a SQLite ledger file "
-                          "only (delivery receipts are kept in SQLite ledgers for now). Nothing was changed.")
+        raise LedgerError(f"the ledger {url} is a PostgreSQL database, not a SQLite ledger file; open it as a "
+                          "database URL (--ledger or CRISISCOMMS_LEDGER). Nothing was changed.")
 
 
 def _is_stale(lease: Lease) -> bool:

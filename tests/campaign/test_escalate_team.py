@@ -1,8 +1,8 @@
 """Escalation on the team ledger: two operators' machines (separate working folders and per-user state)
 escalate one campaign through one PostgreSQL ledger. Counted from the stand-in's record.
 
-The fallback here is for messages with no final receipt ``after`` a bound (the stand-in sends no receipts):
-receipts themselves go into SQLite ledgers only (README, Delivery receipts)."""
+The fallback here is for messages with no final receipt ``after`` a bound (the stand-in sends no receipts);
+escalation after receipts on the team ledger is in :mod:`.test_receipts_team`."""
 
 from __future__ import annotations
 

@@ -98,7 +98,7 @@ def test_the_schema_has_a_version_table_and_two_first_opens_at_once_both_succeed
     opened = in_threads(lambda: open_ledger(location), lambda: open_ledger(location))
     for ledger in opened:
         assert isinstance(ledger, PostgresLedger)
-    assert sql(opened[0], "SELECT version FROM crisiscomms_schema") == [(1,)]
+    assert sql(opened[0], "SELECT version FROM crisiscomms_schema") == [(2,)]
     for ledger in opened:
         ledger.close()
 
@@ -109,7 +109,25 @@ def test_a_newer_schema_is_refused(pg: PostgresLedger, pg_url: str) -> None:
         with pytest.raises(LedgerError) as error:
             open_ledger(LedgerLocation(pg_url, "--ledger"), create=create)
         assert str(error.value) == (f"the ledger {pg_url} has schema version 9, newer than this crisiscomms knows "
-                                    "(up to 1). Nothing was sent. Upgrade crisiscomms, or use another ledger.")
+                                    "(up to 2). Nothing was sent. Upgrade crisiscomms, or use another ledger.")
+
+
+def test_a_version_1_team_ledger_is_migrated_by_the_first_command_that_opens_it(pg: PostgresLedger,
+                                                                               pg_url: str) -> None:
+    sql(pg, "ALTER TABLE messages DROP COLUMN receipt")
+    sql(pg, "DROP TABLE receipt_events, receipt_waiting")
+    sql(pg, "UPDATE crisiscomms_schema SET version = 1")
+    for ledger in _open_existing(pg_url):  # report, receipts pull: create=False, yet an older schema is upgraded
+        assert sql(ledger, "SELECT version FROM crisiscomms_schema") == [(2,)]
+        assert sql(ledger, "SELECT COUNT(*) FROM receipt_events") == [(0,)]
+        assert sql(ledger, "SELECT receipt FROM messages") == []
+
+
+def _open_existing(pg_url: str) -> Iterator[PostgresLedger]:
+    ledger = open_ledger(LedgerLocation(pg_url, "--ledger"), create=False)
+    assert isinstance(ledger, PostgresLedger)
+    yield ledger
+    ledger.close()
 
 
 def test_an_empty_database_is_not_a_ledger_for_reading(pg_url: str) -> None:
@@ -309,20 +327,20 @@ def test_a_new_round_after_everyone_stopped_walks_the_whole_plan_again(pg: Postg
     assert claim_all(pg, ME, 5) == list(range(12))
 
 
-# -- commands that need SQLite, and dry runs -----------------------------------------------------------------
+# -- receipts, and dry runs ----------------------------------------------------------------------------------
 
 
-def test_receipts_with_a_postgresql_ledger_are_refused_clearly(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_receipts_on_a_postgresql_ledger_name_it_with_the_password_masked(
+        pg: PostgresLedger, pg_url: str, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t" * 32)
-    url = pg_url.replace("@", ":Secret-99@", 1)
-    shown = url.replace(":Secret-99@", ":***@")
-    for command in (["receipts", "pull"], ["receipts", "serve"]):
-        result = run_cli(*command, "--ledger", url)
-        assert result.code == 3, result.stderr
-        assert result.stderr.endswith(
-            f"crisiscomms: the ledger {shown} is a PostgreSQL database; this command works with a SQLite ledger file "
-            "only (delivery receipts are kept in SQLite ledgers for now). Nothing was changed.\n")
-        assert "Secret-99" not in result.stdout + result.stderr
+    url = pg_url.replace("@", f":{pg_server.password}@", 1)
+    monkeypatch.delenv("PGPASSWORD")
+    result = run_cli("receipts", "pull", "--ledger", url)
+    assert (result.code, result.stdout) == (0, "Asked Twilio about 0 SMS: 0 now have a final status, "
+                                               "0 are still on their way.\n"), result.stderr
+    assert f"Ledger: {url.replace(f':{pg_server.password}@', ':***@')} (from --ledger)" in result.stderr
+    assert pg_server.password not in result.stdout + result.stderr
 
 
 def test_a_dry_run_reads_the_stop_list_and_creates_nothing(pg: PostgresLedger, pg_server: PgServer,

@@ -106,3 +106,11 @@ def test_a_missing_ledger_is_not_created_for_reading(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no ledger at"):
         SqliteLedger.open(tmp_path / "none.sqlite", create=False)
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_database_url_opened_as_a_file_is_refused_with_what_to_do() -> None:
+    with pytest.raises(LedgerError) as error:
+        SqliteLedger.open(Path("postgresql://alice@db.example.org/crisiscomms"))
+    assert str(error.value) == (
+        "the ledger postgresql://alice@db.example.org/crisiscomms is a PostgreSQL database, not a SQLite ledger "
+        "file; open it as a database URL (--ledger or CRISISCOMMS_LEDGER). Nothing was changed.")

@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from ...ledger.base import now_iso
 from ...ledger.sqlite import SqliteLedger
 from .events import FINAL_STATES, DeliveryEvent, ReceiptChannel
-from .store import MAX_WAITING, AppliedCounts, AwaitingReceipt, Disposition, ReceiptRow, RowKey, decide
+from .store import (
+    MAX_WAITING,
+    AppliedCounts,
+    AwaitingReceipt,
+    BatchOutcome,
+    Disposition,
+    ReceiptRow,
+    RowKey,
+    decide_batch,
+)
 
 _FINAL = tuple(sorted(state.value for state in FINAL_STATES))
 
@@ -82,34 +91,14 @@ class SqliteReceiptStore:
     # -- the rule, event after event, with one query per kind and batch ---------------------------------------
 
     def _apply_all(self, events: Sequence[DeliveryEvent], *, waiting: bool) -> list[Disposition]:
-        """:func:`decide` for each event in order. The rows and the applied event ids the batch names are
-        read up front and kept up to date as the batch goes on (a later event of the same message sees what
-        an earlier one did); the changes are written at the end, in the same transaction."""
-        rows = self._rows_by_sid(events)
-        seen = self._seen(events)
-        stamp = now_iso()
-        applied_ids: list[tuple[str, str, str]] = []
-        changed: dict[RowKey, DeliveryEvent] = {}
-        dispositions = []
-        for event in events:
-            lookup = _lookup(event)
-            if lookup is not None and lookup not in rows:
-                rows[lookup] = self._email_row(event)
-            row = rows.get(lookup) if lookup is not None else None
-            disposition, receipt = decide(event, row, seen=(event.channel, event.event_id) in seen)
-            dispositions.append(disposition)
-            if disposition is Disposition.WAITING:
-                if not waiting:
-                    self._park(event)
-                continue
-            if disposition in (Disposition.APPLIED, Disposition.UNCHANGED):
-                seen.add((event.channel, event.event_id))
-                applied_ids.append((event.channel, event.event_id, stamp))
-            if receipt is not None and row is not None and lookup is not None:
-                rows[lookup] = ReceiptRow(row.key, row.provider_id, receipt)
-                changed[row.key] = receipt
-        self._write(applied_ids, changed, stamp)
-        return dispositions
+        """:func:`~.store.decide_batch` over the rows and applied event ids the batch names (e-mail rows read
+        as the batch meets them), written at the end in the same transaction."""
+        outcome = decide_batch(events, self._rows_by_sid(events), self._seen(events), self._email_row)
+        if not waiting:
+            for event in outcome.parked:
+                self._park(event)
+        self._write(outcome, now_iso())
+        return outcome.dispositions
 
     def _rows_by_sid(self, events: Sequence[DeliveryEvent]) -> dict[tuple[str, ...], ReceiptRow | None]:
         """The SMS and call rows the events name by sid (None: no row has that sid yet)."""
@@ -151,17 +140,16 @@ class SqliteReceiptStore:
                     (channel, *chunk)))
         return seen
 
-    def _write(self, applied_ids: list[tuple[str, str, str]], changed: dict[RowKey, DeliveryEvent],
-               stamp: str) -> None:
+    def _write(self, outcome: BatchOutcome, stamp: str) -> None:
         db = self.ledger.db
         db.executemany("INSERT OR IGNORE INTO receipt_events (channel, event_id, applied_at) VALUES (?, ?, ?)",
-                       applied_ids)
+                       [(channel, event_id, stamp) for channel, event_id in outcome.applied_ids])
         db.executemany(
             "UPDATE messages SET receipt = ?, delivery_state = ?, delivery_code = ?, delivery_reason = ?, "
             "delivery_at = ? WHERE campaign = ? AND channel = ? AND address = ?",
             [(json.dumps(receipt.to_record()), receipt.state.value, receipt.code, receipt.reason,
               receipt.occurred_at.isoformat() if receipt.occurred_at else stamp, key.campaign, key.channel,
-              self._addresses[key]) for key, receipt in changed.items()])
+              self._addresses[key]) for key, receipt in outcome.changed.items()])
 
     def _park(self, event: DeliveryEvent) -> None:
         db = self.ledger.db
@@ -187,15 +175,6 @@ class SqliteReceiptStore:
         db.executemany("DELETE FROM receipt_waiting WHERE provider_id = ? AND event_id = ?",
                        [(provider_id, event_id) for provider_id, event_id, _ in ready])
         return sum(1 for disposition in dispositions if disposition is Disposition.APPLIED)
-
-
-def _lookup(event: DeliveryEvent) -> tuple[str, ...] | None:
-    """How the batch finds an event's row: by sid, or by the e-mail's campaign and recipient."""
-    if event.channel in ("sms", "voice"):
-        return (event.channel, event.provider_id or "")
-    if event.campaign and event.recipient:
-        return ("email", event.campaign, event.recipient)
-    return None
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:

@@ -44,6 +44,7 @@ from .events import FINAL_STATES, DeliveryEvent, ReceiptChannel, merge
 __all__ = [
     "AppliedCounts",
     "AwaitingReceipt",
+    "BatchOutcome",
     "Disposition",
     "MemoryReceiptStore",
     "OpensWriter",
@@ -51,6 +52,8 @@ __all__ = [
     "ReceiptStore",
     "RowKey",
     "decide",
+    "decide_batch",
+    "row_lookup",
 ]
 
 
@@ -161,6 +164,62 @@ def decide(event: DeliveryEvent, row: ReceiptRow | None, *, seen: bool) -> tuple
     if merged is row.receipt:
         return Disposition.UNCHANGED, None
     return Disposition.APPLIED, merged
+
+
+@dataclass
+class BatchOutcome:
+    """What :func:`decide_batch` made of a batch: for the store to write in its transaction."""
+
+    dispositions: list[Disposition] = field(default_factory=list)
+    applied_ids: list[tuple[str, str]] = field(default_factory=list)  # (channel, event_id) to remember
+    changed: dict[RowKey, DeliveryEvent] = field(default_factory=dict)  # the rows' new receipts
+    parked: list[DeliveryEvent] = field(default_factory=list)  # events whose sid no row has yet
+
+    def counts(self) -> AppliedCounts:
+        counts = AppliedCounts()
+        for disposition in self.dispositions:
+            counts.add(disposition)
+        return counts
+
+
+def row_lookup(event: DeliveryEvent) -> tuple[str, ...] | None:
+    """How a batch finds an event's row: ``(channel, sid)`` for SMS and calls, ``("email", campaign,
+    recipient)`` for e-mail (its custom_args); None when the event names no row."""
+    if event.channel in ("sms", "voice"):
+        return (event.channel, event.provider_id or "")
+    if event.campaign and event.recipient:
+        return ("email", event.campaign, event.recipient)
+    return None
+
+
+def decide_batch(events: Sequence[DeliveryEvent], rows: dict[tuple[str, ...], ReceiptRow | None],
+                 seen: set[tuple[str, str]],
+                 find_row: Callable[[DeliveryEvent], ReceiptRow | None] = lambda event: None) -> BatchOutcome:
+    """:func:`decide` for each event in order, as one store call applies them.
+
+    ``rows`` holds the rows the batch names, by :func:`row_lookup` (None: no such row), as the store read
+    them up front; a lookup it lacks is asked of ``find_row`` once. ``seen`` holds the ``(channel,
+    event_id)`` applied before. Both are kept up to date as the batch goes on, so a later event of the same
+    message sees what an earlier one did; the store writes the outcome at the end, in the same transaction.
+    """
+    outcome = BatchOutcome()
+    for event in events:
+        lookup = row_lookup(event)
+        if lookup is not None and lookup not in rows:
+            rows[lookup] = find_row(event)
+        row = rows.get(lookup) if lookup is not None else None
+        disposition, receipt = decide(event, row, seen=(event.channel, event.event_id) in seen)
+        outcome.dispositions.append(disposition)
+        if disposition is Disposition.WAITING:
+            outcome.parked.append(event)
+            continue
+        if disposition in (Disposition.APPLIED, Disposition.UNCHANGED):
+            seen.add((event.channel, event.event_id))
+            outcome.applied_ids.append((event.channel, event.event_id))
+        if receipt is not None and row is not None and lookup is not None:
+            rows[lookup] = ReceiptRow(row.key, row.provider_id, receipt)
+            outcome.changed[row.key] = receipt
+    return outcome
 
 
 def _same_email(recorded: str | None, named: str | None) -> bool:
