@@ -121,7 +121,7 @@ class DeliveryEvent:
 
     def to_record(self) -> dict[str, str | None]:
         """Flat text columns, e.g. for a ledger row's receipt or its table of waiting events."""
-        return {"channel": self.channel, "provider_id": self.provider_id, "state": self.state.value,
+        return {"channel": self.channel, "provider_id": self.provider_id, "state": str(self.state),
                 "provider_status": self.provider_status, "event_id": self.event_id, "code": self.code,
                 "reason": self.reason, "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
                 "campaign": self.campaign, "recipient": self.recipient}

@@ -42,19 +42,19 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlparse, urlsplit
+from urllib.parse import urlparse, urlsplit
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec
-from multidict import MultiDict
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator, add_port, compare, get_signature_algorithm, remove_port
 
 from ...errors import CrisisCommsError, UsageError
 from ...safetext import visible
 from .events import DeliveryEvent, MalformedReceipt, sendgrid_event, twilio_call_event, twilio_event
+from .form import Form, parse_form
 from .group_commit import GroupCommit
 from .store import AppliedCounts, OpensWriter, ReceiptStore
 
@@ -166,7 +166,7 @@ class _TwilioVerifier:
         self._validator = RequestValidator(token)
         self._spellings: dict[str, str] = {}
 
-    def valid(self, path_qs: str, params: MultiDict[str], signature: str, settings: str | None) -> bool:
+    def valid(self, path_qs: str, params: Form, signature: str, settings: str | None) -> bool:
         url = self.config.public_url + path_qs
         algorithm = get_signature_algorithm(settings)
         try:
@@ -320,18 +320,18 @@ class ReceiptServer:
     async def _twilio_events(self, request: web.Request) -> list[DeliveryEvent]:
         params = await self._verified_twilio_form(request)
         try:
-            return [twilio_event({name: params.getone(name) for name in params})]
+            return [twilio_event(params.first_values())]
         except MalformedReceipt as error:
             raise _Refused(400, f"malformed: {error}") from None
 
     async def _twilio_call_events(self, request: web.Request) -> list[DeliveryEvent]:
         params = await self._verified_twilio_form(request)
         try:
-            return [twilio_call_event({name: params.getone(name) for name in params})]
+            return [twilio_call_event(params.first_values())]
         except MalformedReceipt as error:
             raise _Refused(400, f"malformed: {error}") from None
 
-    async def _verified_twilio_form(self, request: web.Request) -> MultiDict[str]:
+    async def _verified_twilio_form(self, request: web.Request) -> Form:
         verifier = self._twilio_verifier()
         body = await _bounded_body(request, self.config.max_twilio_bytes)
         if verifier is None:
@@ -423,12 +423,11 @@ def _utf8(body: bytes) -> str:
         raise _Refused(400, "malformed: the body is not UTF-8") from None
 
 
-def _form(body: bytes) -> MultiDict[str]:
+def _form(body: bytes) -> Form:
     try:
-        pairs: Sequence[tuple[str, str]] = parse_qsl(_utf8(body), keep_blank_values=True, errors="strict")
+        return parse_form(_utf8(body))
     except (UnicodeDecodeError, ValueError):
         raise _Refused(400, "malformed: the body is not a form") from None
-    return MultiDict(pairs)
 
 
 def _verified(key: EventWebhook, payload: str, signature: str, stamp: str) -> bool:

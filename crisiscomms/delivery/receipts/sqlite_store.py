@@ -147,7 +147,7 @@ class SqliteReceiptStore:
         db.executemany(
             "UPDATE messages SET receipt = ?, delivery_state = ?, delivery_code = ?, delivery_reason = ?, "
             "delivery_at = ? WHERE campaign = ? AND channel = ? AND address = ?",
-            [(json.dumps(receipt.to_record()), receipt.state.value, receipt.code, receipt.reason,
+            [(json.dumps(receipt.to_record()), str(receipt.state), receipt.code, receipt.reason,
               receipt.occurred_at.isoformat() if receipt.occurred_at else stamp, key.campaign, key.channel,
               self._addresses[key]) for key, receipt in outcome.changed.items()])
 

@@ -176,10 +176,8 @@ class BatchOutcome:
     parked: list[DeliveryEvent] = field(default_factory=list)  # events whose sid no row has yet
 
     def counts(self) -> AppliedCounts:
-        counts = AppliedCounts()
-        for disposition in self.dispositions:
-            counts.add(disposition)
-        return counts
+        tally = collections.Counter(self.dispositions)
+        return AppliedCounts(*(tally[disposition] for disposition in Disposition))
 
 
 def row_lookup(event: DeliveryEvent) -> tuple[str, ...] | None:
