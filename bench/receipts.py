@@ -154,12 +154,10 @@ class FloorServer(ReceiptServer):
     """The floor under ``/twilio/status``: aiohttp reading the body and answering ok, nothing verified,
     parsed or stored (what any aiohttp receiver costs here, measured the same way)."""
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/twilio/status", self._floor)
-        return app
+    def routes(self) -> Any:
+        return {"/twilio/status": {"POST": self._floor}}  # the same low-level aiohttp server and dispatch
 
-    async def _floor(self, request: web.Request) -> web.Response:
+    async def _floor(self, request: web.BaseRequest) -> web.Response:
         await request.read()
         self.stats["twilio.events.applied"] += 1
         return web.Response(text="ok\n")

@@ -469,3 +469,21 @@ def test_a_store_that_opens_a_writer_is_written_from_the_writer_thread_only() ->
     assert store.states() == {RowKey("c1", "sms", "r1"): "opened"}
     assert {entry.split(" ", 1)[1].rsplit("_", 1)[0] for entry in store.threads} == {"receipts-writer"}
     assert store.threads[0].startswith("open ") and store.threads[-1].startswith("close ")
+
+
+def test_unknown_paths_and_methods_are_answered_without_touching_anything() -> None:
+    async def test(h: Harness) -> None:
+        answers = []
+        for method, path in (("GET", "/nothing"), ("POST", "/twilio/status/x"), ("GET", "/twilio/status"),
+                             ("PUT", "/sendgrid/events"), ("DELETE", "/health"), ("GET", "/health"),
+                             ("HEAD", "/health")):
+            async with h.http.request(method, h.server.url + path) as response:
+                answers.append((method, path, response.status, response.headers.get("Allow")))
+        assert answers == [("GET", "/nothing", 404, None), ("POST", "/twilio/status/x", 404, None),
+                           ("GET", "/twilio/status", 405, "POST"), ("PUT", "/sendgrid/events", 405, "POST"),
+                           ("DELETE", "/health", 405, "GET, HEAD"), ("GET", "/health", 200, None),
+                           ("HEAD", "/health", 200, None)]
+        assert (h.sms_state(), h.mail_state()) == (None, None)
+
+    server = run(test)
+    assert not any(name.endswith((".accepted", ".applied")) for name in server.stats)
