@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import importlib
 import json
 import multiprocessing
@@ -393,17 +394,63 @@ def bench_sendgrid(factory: Callable[[list[str], str], ReceiptStore], seconds: f
             "per_second": round(applied / elapsed)}
 
 
+def bench_twilio_workers(seconds: float, concurrency: int, workers: int) -> dict[str, Any]:
+    """The whole command, ``crisiscomms receipts serve --workers N``, on a new SQLite ledger: the lean client
+    from another process, and what the ledger holds afterwards (every answered callback must be there)."""
+    import os
+    import signal
+    import socket
+    import sqlite3
+    import subprocess
+
+    pool = sids(TWILIO_POOL, 4)
+    store = sqlite_store(pool, CAMPAIGN)
+    path = store.path  # type: ignore[attr-defined]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}{TWILIO_PATH}"
+    server = subprocess.Popen([sys.executable, "-m", "crisiscomms", "receipts", "serve", "--listen",
+                               f"127.0.0.1:{port}", "--ledger", str(path), "--workers", str(workers)],
+                              env={**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        requests, elapsed, statuses, client_cpu = post_from_another_process(url, signed_callbacks(url, pool),
+                                                                            concurrency, seconds, client="lean")
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, log = server.communicate(timeout=60)
+    with contextlib.closing(sqlite3.connect(path)) as ledger:
+        (delivered,), = ledger.execute("SELECT COUNT(*) FROM messages WHERE delivery_state = 'delivered'")
+    if delivered != statuses.get(200, 0):
+        raise SystemExit(f"twilio-workers: {statuses.get(200, 0)} callbacks answered 200 but the ledger holds "
+                         f"{delivered} deliveries\n{log[-2000:]}")
+    return {"client": "lean", "workers": workers, "requests": requests, "seconds": round(elapsed, 2),
+            "statuses": statuses, "client_cpu_us_per_request": round(client_cpu / max(requests, 1) * 1e6),
+            "in_ledger": delivered, "per_second": round(statuses.get(200, 0) / elapsed)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0, help="the most each figure runs (default 4, at most 4)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--store", help="MODULE:FACTORY building the ReceiptStore (default: in memory)")
     parser.add_argument("--send-rate", type=float, help="SMS per second of a real send, for the ratio")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --store sqlite: receipts serve --workers N as a whole command too (default 2)")
     args = parser.parse_args(argv)
     seconds = min(max(args.seconds, 0.5), 4.0)  # five figures and their set-up take about 30 s in all
     factory = load_factory(args.store)
     results = {"store": bench_store(factory, seconds), **bench_twilio(factory, seconds, args.concurrency),
                "sendgrid": bench_sendgrid(factory, seconds, args.concurrency)}
+    if args.store == "sqlite" and args.workers > 0:
+        results["twilio-workers"] = bench_twilio_workers(seconds, args.concurrency, args.workers)
     print(f"{'figure':<14} {'receipts/s':>11}  details")
     for name, figure in results.items():
         details = ", ".join(f"{key} {value}" for key, value in figure.items() if key != "per_second")

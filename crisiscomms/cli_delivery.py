@@ -30,18 +30,26 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def _receipt_store(ledger_option: str | None) -> Iterator[ReceiptStore]:
+def _receipt_store(ledger_option: str | None, *, announce: bool = True) -> Iterator[ReceiptStore]:
     """The ledger (found as every command finds it) as the store receipts are written into."""
     from .delivery.receipts import store_for
     from .ledger import open_ledger, resolve_location
 
     location = resolve_location(ledger_option, os.environ)
     ledger = open_ledger(location, create=False)
-    click.echo(f"Ledger: {location.shown()} (from {location.source})", err=True)
+    if announce:
+        _announce_ledger(ledger_option)
     try:
         yield store_for(ledger)
     finally:
         ledger.close()
+
+
+def _announce_ledger(ledger_option: str | None) -> None:
+    from .ledger import resolve_location
+
+    location = resolve_location(ledger_option, os.environ)
+    click.echo(f"Ledger: {location.shown()} (from {location.source})", err=True)
 
 
 def _listen_address(value: str) -> tuple[str, int]:
@@ -63,8 +71,10 @@ def receipts() -> None:
               help="Where to listen (put a TLS proxy in front for the internet).")
 @click.option("--public-url", metavar="URL",
               help="The address Twilio and SendGrid call, as they see it (behind a proxy); default http://HOST:PORT.")
+@click.option("--workers", type=click.IntRange(1, 64), metavar="N",
+              help="Processes receiving on the one address (default: one per core, at most 8).")
 @ledger_option
-def receipts_serve(listen: str, public_url: str | None, ledger_option: str | None) -> None:
+def receipts_serve(listen: str, public_url: str | None, workers: int | None, ledger_option: str | None) -> None:
     """Receive Twilio status callbacks and SendGrid events, verified, into the ledger.
 
     Needs TWILIO_AUTH_TOKEN and/or SENDGRID_WEBHOOK_PUBLIC_KEY in the environment.
@@ -76,6 +86,7 @@ def receipts_serve(listen: str, public_url: str | None, ledger_option: str | Non
     import asyncio
 
     from .delivery.receipts.server import ServerConfig
+    from .delivery.receipts.workers import can_fork, default_workers
     from .errors import UsageError
 
     host, port = _listen_address(listen)
@@ -83,21 +94,55 @@ def receipts_serve(listen: str, public_url: str | None, ledger_option: str | Non
         raise UsageError(f"listening on every interface ({listen}): give --public-url, the address Twilio and "
                          f"SendGrid call (their signatures cover it)")
     config = ServerConfig.from_environ(public_url or f"http://{host}:{port}")
-    with _receipt_store(ledger_option) as store:
-        asyncio.run(_serve_receipts(store, config, host, port))
+    workers = default_workers() if workers is None else workers if can_fork() else 1
+    if workers == 1:
+        with _receipt_store(ledger_option) as store:
+            asyncio.run(_serve_receipts(store, config, host, port))
+        return
+    _serve_with_workers(config, host, port, workers, ledger_option)
+
+
+def _serve_with_workers(config: ServerConfig, host: str, port: int, workers: int, ledger_option: str | None) -> None:
+    """The receipts server as ``workers`` processes accepting on one socket (:mod:`.delivery.receipts.workers`)."""
+    import functools
+
+    from .delivery.receipts.workers import WorkerPool, listening_socket
+
+    sock = listening_socket(host, port)
+    say = functools.partial(click.echo, err=True)
+
+    def ready() -> None:
+        _announce_ledger(ledger_option)
+        endpoints = ", ".join(config.public_url + path for path in config.endpoints)
+        bound = sock.getsockname()
+        say(f"Receiving delivery receipts on http://{host}:{bound[1]} (public: {endpoints}) with {workers} worker "
+            "processes. Ctrl-C stops.")
+
+    with _receipts_log(), contextlib.closing(sock):
+        pool = WorkerPool(sock, config, functools.partial(_receipt_store, ledger_option, announce=False), workers,
+                          say)
+        stats = pool.run(on_ready=ready)
+    say(f"Stopped. {_receipt_stats_text(stats)}")
 
 
 async def _serve_receipts(store: ReceiptStore, config: ServerConfig, host: str, port: int) -> None:
-    import logging
-
     from .delivery.receipts.server import ReceiptServer
+
+    with _receipts_log():
+        await _serve_until_stopped(ReceiptServer(store, config), host, port)
+
+
+@contextlib.contextmanager
+def _receipts_log() -> Iterator[None]:
+    """The server's log lines (refusals, store failures) on stderr, with their time."""
+    import logging
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     logger = logging.getLogger("crisiscomms.delivery.receipts")
     logger.addHandler(handler)
     try:
-        await _serve_until_stopped(ReceiptServer(store, config), host, port)
+        yield
     finally:
         logger.removeHandler(handler)
 

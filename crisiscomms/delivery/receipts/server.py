@@ -41,6 +41,7 @@ import concurrent.futures
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -254,18 +255,21 @@ class ReceiptServer:
 
         return handle
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None) -> None:
+        """Listen on ``host:port``, or accept on ``sock``, a listening socket several worker processes share."""
         if isinstance(self.store, OpensWriter) and self._writer is None:
             await self._start_writer(self.store)
         runner = web.ServerRunner(web.Server(self.handler(), access_log=None), shutdown_timeout=2.0)
         await runner.setup()
+        site = web.TCPSite(runner, host, port, backlog=1024) if sock is None else web.SockSite(runner, sock)
         try:
-            await web.TCPSite(runner, host, port, backlog=1024).start()
+            await site.start()
         except OSError as error:
             await runner.cleanup()
             raise UsageError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
         self._runner = runner
-        self.host, self.port = host, int(runner.addresses[0][1])
+        bound = runner.addresses[0]
+        self.host, self.port = (host if sock is None else str(bound[0])), int(bound[1])
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
