@@ -108,6 +108,9 @@ def _serve_with_workers(config: ServerConfig, host: str, port: int, workers: int
 
     from .delivery.receipts.workers import WorkerPool, listening_socket
 
+    opener = functools.partial(_receipt_store, ledger_option, announce=False)
+    with opener():
+        pass  # a ledger that cannot be opened is said now, before the address is taken or any worker starts
     sock = listening_socket(host, port)
     say = functools.partial(click.echo, err=True)
 
@@ -119,8 +122,7 @@ def _serve_with_workers(config: ServerConfig, host: str, port: int, workers: int
             "processes. Ctrl-C stops.")
 
     with _receipts_log(), contextlib.closing(sock):
-        pool = WorkerPool(sock, config, functools.partial(_receipt_store, ledger_option, announce=False), workers,
-                          say)
+        pool = WorkerPool(sock, config, opener, workers, say)
         stats = pool.run(on_ready=ready)
     say(f"Stopped. {_receipt_stats_text(stats)}")
 

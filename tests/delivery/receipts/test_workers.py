@@ -135,23 +135,26 @@ def test_a_killed_worker_is_started_again_and_the_others_go_on(
     assert set(states(ledger_path).values()) == {"delivered"}
 
 
-def test_without_a_ledger_no_worker_starts(tmp_path: Path) -> None:
+def test_without_a_ledger_no_worker_starts_and_the_address_is_not_taken(tmp_path: Path) -> None:
     env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
-    done = subprocess.run([sys.executable, "-m", "crisiscomms", "receipts", "serve", "--listen",
-                           f"127.0.0.1:{free_port()}", "--ledger", str(tmp_path / "none.sqlite"), "--workers", "2"],
-                          env=env, capture_output=True, text=True, timeout=60)
+    with socket.socket() as taken:  # the ledger is the problem said, not an address someone else holds
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = subprocess.run([sys.executable, "-m", "crisiscomms", "receipts", "serve", "--listen",
+                               f"127.0.0.1:{taken.getsockname()[1]}", "--ledger", str(tmp_path / "none.sqlite"),
+                               "--workers", "2"], env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (
         3, f"crisiscomms: no ledger at {tmp_path / 'none.sqlite'}; give the one the send used with --ledger, or set "
            "CRISISCOMMS_LEDGER\n")
 
 
-def test_a_port_in_use_is_a_usage_error() -> None:
+def test_a_port_in_use_is_a_usage_error(ledger_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         done = subprocess.run([sys.executable, "-m", "crisiscomms", "receipts", "serve", "--listen",
-                               f"127.0.0.1:{port}", "--workers", "2"],
+                               f"127.0.0.1:{port}", "--ledger", str(ledger_path), "--workers", "2"],
                               env={**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}, capture_output=True, text=True,
                               timeout=60)
     assert (done.returncode, done.stderr) == (2, f"crisiscomms: cannot listen on 127.0.0.1:{port}: Address already "
