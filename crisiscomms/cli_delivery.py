@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .delivery.receipts.pull import PullResult
     from .delivery.receipts.server import ReceiptServer, ServerConfig
     from .delivery.receipts.store import ReceiptStore
+    from .ledger import LedgerLocation
 
 
 # --------------------------------------------------------------------------
@@ -38,17 +39,14 @@ def _receipt_store(ledger_option: str | None, *, announce: bool = True) -> Itera
     location = resolve_location(ledger_option, os.environ)
     ledger = open_ledger(location, create=False)
     if announce:
-        _announce_ledger(ledger_option)
+        _announce_ledger(location)
     try:
         yield store_for(ledger)
     finally:
         ledger.close()
 
 
-def _announce_ledger(ledger_option: str | None) -> None:
-    from .ledger import resolve_location
-
-    location = resolve_location(ledger_option, os.environ)
+def _announce_ledger(location: LedgerLocation) -> None:
     click.echo(f"Ledger: {location.shown()} (from {location.source})", err=True)
 
 
@@ -94,6 +92,8 @@ def receipts_serve(listen: str, public_url: str | None, workers: int | None, led
         raise UsageError(f"listening on every interface ({listen}): give --public-url, the address Twilio and "
                          f"SendGrid call (their signatures cover it)")
     config = ServerConfig.from_environ(public_url or f"http://{host}:{port}")
+    if workers is not None and workers > 1 and not can_fork():
+        click.echo(f"--workers {workers}: worker processes need fork (Linux); receiving in one process.", err=True)
     workers = default_workers() if workers is None else workers if can_fork() else 1
     if workers == 1:
         with _receipt_store(ledger_option) as store:
@@ -107,6 +107,7 @@ def _serve_with_workers(config: ServerConfig, host: str, port: int, workers: int
     import functools
 
     from .delivery.receipts.workers import WorkerPool, listening_socket
+    from .ledger import resolve_location
 
     opener = functools.partial(_receipt_store, ledger_option, announce=False)
     with opener():
@@ -115,7 +116,7 @@ def _serve_with_workers(config: ServerConfig, host: str, port: int, workers: int
     say = functools.partial(click.echo, err=True)
 
     def ready() -> None:
-        _announce_ledger(ledger_option)
+        _announce_ledger(resolve_location(ledger_option, os.environ))
         endpoints = ", ".join(config.public_url + path for path in config.endpoints)
         bound = sock.getsockname()
         say(f"Receiving delivery receipts on http://{host}:{bound[1]} (public: {endpoints}) with {workers} worker "

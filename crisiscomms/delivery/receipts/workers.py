@@ -182,7 +182,7 @@ class WorkerPool:
             return
         if time.monotonic() - worker.started < MIN_LIFETIME:
             raise CrisisCommsError(f"receipt worker {worker.number + 1} stopped right after its start (exit code "
-                                   f"{worker.process.exitcode}); see the lines above. Nothing was written.")
+                                   f"{worker.process.exitcode}); see the lines above. The others were stopped.")
         self.say(f"Receipt worker {worker.number + 1} stopped (exit code {worker.process.exitcode}); starting it "
                  "again. The others went on receiving; what it applied is in the ledger, its counts are not in the "
                  "totals.")
