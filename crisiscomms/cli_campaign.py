@@ -63,6 +63,9 @@ def planning_options(function: F) -> F:
                           "e.g. area=Bergen,Voss."),
         click.option("--wait", "waits", multiple=True, metavar="ROUTE=DURATION",
                      help="Expected wait on a route now, e.g. outage-line=25m (repeatable; overrides the playbook's)."),
+        click.option("--jobs", type=click.IntRange(min=1), metavar="N",
+                     help="Processes that read and check the audience (default: one per core for a file of 1 MB "
+                          "or more). The plan is the same with any N."),
         click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
                      show_default=True),
     ]
@@ -430,7 +433,7 @@ def _refuse_planning_options_with_plan(playbook: Path | None, options: dict[str,
                 "--default-region": options["default_region"], "--banner-out": options["banner_out"],
                 "--campaign": options["campaign"], "--ignore-quiet-hours": options["ignore_quiet_hours"],
                 "--dry-run": options["dry_run"], "--skipped-out": options["skipped_out"], "--where": options["where"],
-                "--wait": options["waits"]}
+                "--wait": options["waits"], "--jobs": options["jobs"]}
     given = [flag for flag, value in planning.items() if value]
     if playbook is not None:
         given.insert(0, "PLAYBOOK")
@@ -506,7 +509,7 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
                           suppress=options["suppress"], banner_out=options["banner_out"], campaign=options["campaign"],
                           stopped=stop_numbers_without_writing(location), where=options["where"],
                           waits=parse_wait_options(options["waits"], list(session.playbook.routes)),
-                          exercise=options["exercise"])
+                          exercise=options["exercise"], jobs=options["jobs"])
     return session, request, location
 
 

@@ -10,85 +10,40 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import enum
 import json
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
 
-from .audience import AudienceOptions, KeySet, MalformedRow, Recipient, address_key, open_audience
+from .audience import Audience, AudienceOptions, KeySet, MalformedRow, Recipient, address_key, open_audience
 from .banner import build_banner_document
 from .cap import default_cap_path, planned_cap_document
 from .errors import AudienceError, UsageError
 from .exercise import exercise_banner_path, exercise_cap_path, exercise_of, exercise_recipients
 from .hours import zone_info
+from .plan_items import DETAILED_REASONS, PlanItem, PlannedMessage, SkippedMessage, SkipReason, view_text
+from .plan_summary import PlanSummary, region_of
 from .playbook import quiet_window
-from .render import CHANNEL_FILES, BannerContent, Content, EmailContent, NoticeRenderer, SmsContent, VoiceContent
+from .render import CHANNEL_FILES, Content, NoticeRenderer, SmsContent
 from .session import NoticeSession, campaign_key
-from .smsenc import analyse
 from .suppression import Suppression, load_suppression
 from .targeting import Targeting
 
+__all__ = ["CONTACT_KEY", "DETAILED_REASONS", "PlanItem", "PlanRequest", "PlanSummary", "PlannedMessage", "Planner",
+           "Prepared", "SkipReason", "SkippedMessage", "call_address", "choose_channels", "exercise_notes",
+           "quiet_hours_end", "reader_view", "region_of", "summary_for"]
 
-class SkipReason(enum.StrEnum):
-    INVALID_PHONE = "invalid_phone"
-    NOT_MOBILE = "not_mobile"
-    INVALID_EMAIL = "invalid_email"
-    SUPPRESSED = "suppressed"
-    DUPLICATE = "duplicate"
-    NO_ADDRESS = "no_address"
-    NOT_CONSENTED = "not_consented"
-    REACHED_BY_SMS = "reached_by_sms"  # voice: a mobile that gets the SMS is not called unless it asks for calls
-    MALFORMED_ROW = "malformed_row"
-    NOT_TARGETED = "not_targeted"
-
-
-#: Skip reasons whose details come from a small vocabulary, counted per detail in the summary.
-DETAILED_REASONS = frozenset({SkipReason.INVALID_PHONE})
-
-
-@dataclass(slots=True, eq=False)
-class PlannedMessage:
-    """A message to send. Its content is rendered when first needed (the dispatch, a sample,
-    the SMS segment count) and then kept: a dry run of a million e-mails renders a handful."""
-
-    recipient_id: str
-    line: int
-    channel: str
-    address: str  # E.164, e-mail address, or the banner file path
-    locale: str
-    timezone: str
-    render: Callable[[], Content | dict[str, Any]]  # the banner's content is its whole document
-    not_before: dt.datetime | None = None  # deferred by quiet hours
-    view: dict[str, Any] | None = None  # what the rendering needs about the reader (frozen into a plan)
-    _content: Content | dict[str, Any] | None = None
-
-    @property
-    def content(self) -> Content | dict[str, Any]:
-        if self._content is None:
-            self._content = self.render()
-        return self._content
-
-    @property
-    def key(self) -> str:
-        return f"{self.recipient_id}/{self.channel}"
-
-
-@dataclass(frozen=True, slots=True)
-class SkippedMessage:
-    line: int
-    recipient_id: str
-    channel: str
-    reason: SkipReason
-    detail: str = ""
-
-
-PlanItem = PlannedMessage | SkippedMessage
+#: One recipient × channel after the order-free part of planning, as plain tuples (cheap to send between
+#: processes): a skip ``(line, id, channel, reason value, detail)``, or a candidate ``(dedupe key, id, line,
+#: channel, address, locale, timezone, view, SMS segments or None)`` that becomes a planned message unless
+#: an earlier row planned its address (the one order-dependent check, made by :meth:`Planner.settle`). The
+#: view is a dict, or its JSON when it was prepared in another process.
+Prepared = tuple[Any, ...]
+_REASONS: dict[str, SkipReason] = {reason.value: reason for reason in SkipReason}
 
 
 @dataclass(frozen=True)
@@ -105,6 +60,7 @@ class PlanRequest:
     where: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --where COLUMN=VALUE,…: AND with the notice's
     waits: tuple[tuple[str, dt.timedelta], ...] = ()  # route id → expected wait given at plan time (--wait)
     exercise: bool = False  # --exercise: only exercise.recipients, every message marked, exercise paths
+    jobs: int | None = None  # processes that normalise the audience (--jobs); None: one per core for a big file
 
 
 class Planner:
@@ -130,7 +86,10 @@ class Planner:
         # an exercise reaches everyone who takes part: the notice's audience.where is about customers
         self.targeting = Targeting.of({} if request.exercise else session.notice.audience.conditions, request.where)
         self.call_quiet = self._call_quiet_window()
+        self.person_channels = tuple(c for c in self.channels if c not in ("banner", "cap"))
         self._seen = KeySet()
+        self._deferrals: dict[tuple[str, str], dt.datetime | None] = {}
+        self._views_as_json = False  # True in a process that prepares rows for another (see plan_jobs)
 
     @property
     def banner_path(self) -> Path | None:
@@ -165,10 +124,7 @@ class Planner:
     def items(self) -> Iterator[PlanItem]:
         """Every planned and skipped message; the banner first, then the audience in file order."""
         playbook = self.session.playbook
-        person_channels = [c for c in self.channels if c not in ("banner", "cap")]
-        options = AudienceOptions(self.region, playbook.organisation.timezone,
-                                  tuple(playbook.organisation.reader_locales), playbook.organisation.default_locale)
-        with self._people(options) as audience:
+        with self._people(self.audience_options()) as people:
             banner_path = self.banner_path
             if banner_path is not None:
                 document = build_banner_document(self.renderer)
@@ -179,13 +135,98 @@ class Planner:
                 cap_document = planned_cap_document(self.renderer, cap_path)
                 yield PlannedMessage("cap", 0, "cap", str(cap_path), playbook.organisation.default_locale,
                                      playbook.organisation.timezone, lambda: cap_document, view=cap_document)
-            for row in audience:
-                if isinstance(row, MalformedRow):
-                    for channel in person_channels:
-                        yield SkippedMessage(row.line, row.id, channel, SkipReason.MALFORMED_ROW, row.reason)
-                    continue
-                for channel in person_channels:
-                    yield self._plan_one(row, channel)
+            settle = self.settle
+            for prepared in self._prepared_rows(people):
+                for one in prepared:
+                    yield settle(one)
+
+    def prepare_as_worker(self) -> None:
+        """Prepare rows for another process: views travel as their JSON (see :mod:`.plan_jobs`)."""
+        self._views_as_json = True
+
+    def audience_options(self) -> AudienceOptions:
+        organisation = self.session.playbook.organisation
+        return AudienceOptions(self.region, organisation.timezone, tuple(organisation.reader_locales),
+                               organisation.default_locale)
+
+    def _prepared_rows(self, people: Iterable[Recipient | MalformedRow]) -> Iterator[list[Prepared]]:
+        """Each row's prepared messages in file order: here, or from worker processes (``--jobs``)."""
+        if isinstance(people, Audience):
+            from .plan_jobs import jobs_for, prepared_in_workers
+
+            jobs = jobs_for(self.request.jobs, people.path)
+            if jobs > 1:
+                yield from prepared_in_workers(self, people.path, jobs)
+                return
+        prepare = self.prepare
+        for row in people:
+            yield prepare(row)
+
+    def prepare(self, row: Recipient | MalformedRow) -> list[Prepared]:
+        """The order-free part of planning one row: every check but "planned before" (see :data:`Prepared`)."""
+        if isinstance(row, MalformedRow):
+            return [(row.line, row.id, channel, SkipReason.MALFORMED_ROW.value, row.reason)
+                    for channel in self.person_channels]
+        if self.targeting and not self.targeting.matches(row):
+            return [(row.line, row.id, channel, SkipReason.NOT_TARGETED.value, "") for channel in self.person_channels]
+        view: dict[str, Any] | None = None
+        shipped: dict[str, Any] | str | None = None  # the view as the candidate carries it
+        prepared: list[Prepared] = []
+        for channel in self.person_channels:
+            address_or_skip = self._address(row, channel)
+            if isinstance(address_or_skip, SkipReason):
+                detail = row.phone_detail if address_or_skip is SkipReason.INVALID_PHONE else ""
+                prepared.append((row.line, row.id, channel, address_or_skip.value, detail))
+                continue
+            address = address_or_skip
+            key = address_key(channel, address, self.region)
+            suppression_key = address_key("sms", address, self.region) if channel == "voice" else key
+            if suppression_key in self.suppression:
+                prepared.append((row.line, row.id, channel, SkipReason.SUPPRESSED.value, ""))
+                continue
+            if view is None:
+                view = self._view_of(row)
+                shipped = view_text(view) if self._views_as_json else view
+            segments = self._segments(row, view) if channel == "sms" else None
+            prepared.append((key, row.id, row.line, channel, address, row.locale, row.timezone, shipped, segments))
+        return prepared
+
+    def settle(self, prepared: Prepared) -> PlanItem:
+        """The ordered part: a candidate whose address an earlier row planned is a duplicate."""
+        if len(prepared) == 5:
+            line, recipient_id, channel, reason, detail = prepared
+            return SkippedMessage(line, recipient_id, channel, _REASONS[reason], detail)
+        key, recipient_id, line, channel, address, locale, timezone, view, segments = prepared
+        if not self._seen.add(key):
+            return SkippedMessage(line, recipient_id, channel, SkipReason.DUPLICATE)
+        not_before = self._deferral(channel, timezone)
+        if isinstance(view, str):
+            return PlannedMessage(recipient_id, line, channel, address, locale, timezone,
+                                  partial(self._render_json, channel, locale, timezone, view), not_before,
+                                  view_json=view, segments=segments)
+        return PlannedMessage(recipient_id, line, channel, address, locale, timezone,
+                              partial(self._render, channel, locale, timezone, view), not_before, view=view,
+                              segments=segments)
+
+    def _view_of(self, person: Recipient) -> dict[str, Any]:
+        view = _recipient_view(person)
+        if self.request.exercise:  # those who take part have no customer columns: the templates see them empty
+            view = {**dict.fromkeys(self.session.playbook.audience_fields, ""), **view}
+        return view
+
+    def _segments(self, person: Recipient, view: dict[str, Any]) -> int | None:
+        """The SMS's segment count (None when it is not SMS content); rendered once per reader only when the
+        template mentions the reader."""
+        content = self._render("sms", person.locale, person.timezone, view)
+        return content.fit.segments if isinstance(content, SmsContent) else None
+
+    def _deferral(self, channel: str, timezone: str) -> dt.datetime | None:
+        """When quiet hours let ``channel`` reach a reader in ``timezone`` (None: now); one reckoning per zone."""
+        key = (channel, timezone)
+        if key not in self._deferrals:
+            window = self.quiet if channel == "sms" else self.call_quiet if channel == "voice" else None
+            self._deferrals[key] = quiet_hours_end(self.request.at, timezone, window) if window else None
+        return self._deferrals[key]
 
     @property
     def cap_path(self) -> Path | None:
@@ -216,31 +257,11 @@ class Planner:
                 f"{self.request.audience}:1: the templates use the column(s) {', '.join(missing)}, "
                 "which the audience file lacks (see 'audience_fields' in the playbook)")
 
-    def _plan_one(self, person: Recipient, channel: str) -> PlanItem:
-        if self.targeting and not self.targeting.matches(person):
-            return SkippedMessage(person.line, person.id, channel, SkipReason.NOT_TARGETED)
-        address_or_skip = self._address(person, channel)
-        if isinstance(address_or_skip, SkipReason):
-            detail = person.phone_detail if address_or_skip is SkipReason.INVALID_PHONE else ""
-            return SkippedMessage(person.line, person.id, channel, address_or_skip, detail)
-        address = address_or_skip
-        key = address_key(channel, address, self.region)
-        if address_key("sms" if channel == "voice" else channel, address, self.region) in self.suppression:
-            return SkippedMessage(person.line, person.id, channel, SkipReason.SUPPRESSED)
-        if not self._seen.add(key):
-            return SkippedMessage(person.line, person.id, channel, SkipReason.DUPLICATE)
-        not_before = self._not_before(person.timezone) if channel == "sms" else None
-        if channel == "voice" and self.call_quiet:
-            not_before = quiet_hours_end(self.request.at, person.timezone, self.call_quiet)
-        view = _recipient_view(person)
-        if self.request.exercise:  # those who take part have no customer columns: the templates see them empty
-            view = {**dict.fromkeys(self.session.playbook.audience_fields, ""), **view}
-        return PlannedMessage(person.id, person.line, channel, address, person.locale, person.timezone,
-                              partial(self._render, channel, person.locale, person.timezone, view), not_before,
-                              view=view)
-
     def _render(self, channel: str, locale: str, timezone: str, view: dict[str, Any]) -> Content:
         return self.renderer.render(channel, locale, timezone, reader_view(view))
+
+    def _render_json(self, channel: str, locale: str, timezone: str, view: str) -> Content:
+        return self._render(channel, locale, timezone, json.loads(view))
 
     def _address(self, person: Recipient, channel: str) -> str | SkipReason:
         if person.channels is not None and channel not in person.channels:
@@ -254,9 +275,6 @@ class Planner:
         if person.email_problem:
             return SkipReason(person.email_problem)
         return person.email or SkipReason.NO_ADDRESS
-
-    def _not_before(self, timezone: str) -> dt.datetime | None:
-        return quiet_hours_end(self.request.at, timezone, self.quiet) if self.quiet else None
 
 
 def call_address(person: Recipient, *, asked: bool, sms_planned: bool) -> str | SkipReason:
@@ -309,167 +327,6 @@ def choose_channels(session: NoticeSession, requested: tuple[str, ...]) -> tuple
     return tuple(c for c in notice_channels if c in requested)
 
 
-@dataclass
-class PlanSummary:
-    """Counts of a plan, gathered while it streams."""
-
-    notice: str
-    campaign: str
-    channels: tuple[str, ...]
-    prices: dict[str, float] = field(default_factory=dict)
-    currency: str = "EUR"
-    banner_path: Path | None = None
-    timezone: str = "UTC"  # the organisation's, for showing times to the operator
-    targeting: str = ""  # "area is Bergen or Voss and kind is home"; empty: everyone
-    planned: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    skipped_details: dict[str, Counter[str]] = field(default_factory=dict)  # reason → detail → count
-    deferred: Counter[str] = field(default_factory=Counter)
-    deferred_until: list[dt.datetime] = field(default_factory=list)  # [earliest, latest]
-    locales: dict[str, Counter[str]] = field(default_factory=dict)
-    sms_segments: int = 0
-    cost: float = 0.0
-    unpriced_segments: int = 0
-    samples: dict[tuple[str, str], Content | dict[str, Any]] = field(default_factory=dict)
-    suppression_problems: list[str] = field(default_factory=list)
-    text_locales: dict[str, Counter[str]] = field(default_factory=dict)  # reader locale → text locale → messages
-    text_locale_of: Callable[[str, str], str] | None = None  # (channel, reader locale) → text locale, no rendering
-    exercise: bool = False  # an exercise: only exercise.recipients, every message marked
-    notes: list[str] = field(default_factory=list)  # what the operator must know, e.g. an exercise writes no banner
-
-    def add(self, item: PlanItem) -> None:
-        if isinstance(item, SkippedMessage):
-            self.skipped[item.reason.value] += 1
-            if item.detail and item.reason in DETAILED_REASONS:
-                self.skipped_details.setdefault(item.reason.value, Counter())[item.detail] += 1
-            return
-        self.planned[item.channel] += 1
-        counts = self.locales.get(item.locale)
-        if counts is None:
-            counts = self.locales[item.locale] = Counter()
-        counts[item.channel] += 1
-        if (item.locale, item.channel) not in self.samples:
-            self.samples[(item.locale, item.channel)] = item.content
-        if self.text_locale_of is not None and item.channel != "banner":
-            self.text_locales.setdefault(item.locale, Counter())[self.text_locale_of(item.channel, item.locale)] += 1
-        if item.not_before is not None:
-            self._defer(item)
-        if item.channel == "sms" and isinstance(content := item.content, SmsContent):
-            self._count_segments(item.address, content.fit.segments)
-
-    def _defer(self, item: PlannedMessage) -> None:
-        assert item.not_before is not None
-        self.deferred[item.channel] += 1
-        if not self.deferred_until:
-            self.deferred_until = [item.not_before, item.not_before]
-        else:
-            self.deferred_until = [min(self.deferred_until[0], item.not_before),
-                                   max(self.deferred_until[1], item.not_before)]
-
-    def _count_segments(self, e164: str, segments: int) -> None:
-        self.sms_segments += segments
-        price = self.prices.get(region_of(e164))
-        if price is None:
-            self.unpriced_segments += segments
-        else:
-            self.cost += price * segments
-
-    @property
-    def total_planned(self) -> int:
-        return sum(self.planned.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        """The dry run's JSON (see README, "send --dry-run --format json")."""
-        return {
-            "notice": self.notice,
-            "campaign": self.campaign,
-            "planned": {c: self.planned[c] for c in self.channels},
-            "skipped": dict(sorted(self.skipped.items())),
-            "skipped_details": {reason: dict(sorted(details.items()))
-                                for reason, details in sorted(self.skipped_details.items())},
-            "deferred": {c: self.deferred[c] for c in ("sms", "voice") if c == "sms" or c in self.channels},
-            "locales": {loc: {c: counts[c] for c in self.channels if c not in ("banner", "cap")}
-                        for loc, counts in sorted(self.locales.items())},
-            "sms_segments": self.sms_segments,
-            "estimated_cost": {"amount": round(self.cost, 2), "currency": self.currency,
-                               "unpriced_segments": self.unpriced_segments} if self.prices else None,
-            "deferred_until": [m.isoformat() for m in self.deferred_until] or None,
-            "banner_path": str(self.banner_path) if self.banner_path else None,
-            **({"targeting": self.targeting} if self.targeting else {}),
-            "text_locales": {loc: dict(sorted(counts.items())) for loc, counts in sorted(self.text_locales.items())},
-            **({"exercise": True} if self.exercise else {}),
-            **({"notes": list(self.notes)} if self.notes else {}),
-        }
-
-    def fallbacks(self) -> list[tuple[str, str, int]]:
-        """(reader locale, locale of the text they get, messages) wherever the two differ."""
-        return [(reader, text, n) for reader, counts in sorted(self.text_locales.items())
-                for text, n in sorted(counts.items()) if text != reader]
-
-
-    def to_json(self) -> str:
-        """Everything needed to show this summary again later (``plan show``), samples included."""
-        samples = [{"locale": locale, "channel": channel, **_content_fields(content)}
-                   for (locale, channel), content in sorted(self.samples.items())]
-        return json.dumps({
-            "notice": self.notice, "campaign": self.campaign, "channels": list(self.channels),
-            "prices": self.prices, "currency": self.currency,
-            "banner_path": str(self.banner_path) if self.banner_path else None,
-            "planned": self.planned, "skipped": self.skipped, "deferred": self.deferred,
-            "deferred_until": [m.isoformat() for m in self.deferred_until],
-            "locales": self.locales, "sms_segments": self.sms_segments, "cost": self.cost,
-            "unpriced_segments": self.unpriced_segments, "samples": samples,
-            "suppression_problems": self.suppression_problems, "timezone": self.timezone,
-            "targeting": self.targeting, "skipped_details": self.skipped_details,
-            "text_locales": self.text_locales, "exercise": self.exercise, "notes": self.notes}, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> PlanSummary:
-        data = json.loads(text)
-        summary = cls(notice=data["notice"], campaign=data["campaign"], channels=tuple(data["channels"]),
-                      prices=data["prices"], currency=data["currency"],
-                      banner_path=Path(data["banner_path"]) if data["banner_path"] else None,
-                      planned=Counter(data["planned"]), skipped=Counter(data["skipped"]),
-                      deferred=Counter(data["deferred"]),
-                      deferred_until=[dt.datetime.fromisoformat(m) for m in data["deferred_until"]],
-                      locales={loc: Counter(c) for loc, c in data["locales"].items()},
-                      sms_segments=data["sms_segments"], cost=data["cost"],
-                      unpriced_segments=data["unpriced_segments"],
-                      suppression_problems=data["suppression_problems"], timezone=data.get("timezone", "UTC"),
-                      targeting=data.get("targeting", ""),
-                      skipped_details={r: Counter(d) for r, d in data.get("skipped_details", {}).items()},
-                      text_locales={loc: Counter(c) for loc, c in data.get("text_locales", {}).items()},
-                      exercise=bool(data.get("exercise", False)), notes=list(data.get("notes", [])))
-        for sample in data["samples"]:
-            summary.samples[(sample["locale"], sample["channel"])] = _content_from(sample)
-        return summary
-
-
-def _content_fields(content: Content | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(content, dict):
-        return {"kind": "document", "document": content}
-    if isinstance(content, SmsContent):
-        return {"kind": "sms", "text": content.text}
-    if isinstance(content, EmailContent):
-        return {"kind": "email", "subject": content.subject, "text": content.text, "html": content.html}
-    if isinstance(content, VoiceContent):
-        return {"kind": "voice", "text": content.text}
-    return {"kind": "banner", "title": content.title, "body": content.body}
-
-
-def _content_from(sample: dict[str, Any]) -> Content | dict[str, Any]:
-    kind = sample["kind"]
-    if kind == "document":
-        return dict(sample["document"])
-    if kind == "sms":
-        return SmsContent(sample["text"], analyse(sample["text"]))
-    if kind == "email":
-        return EmailContent(sample["subject"], sample["text"], sample["html"])
-    if kind == "voice":
-        return VoiceContent(sample["text"])
-    return BannerContent(sample["title"], sample["body"])
-
-
 def summary_for(planner: Planner) -> PlanSummary:
     sms = planner.session.playbook.providers.sms
     return PlanSummary(
@@ -494,17 +351,3 @@ def exercise_notes(planner: Planner) -> list[str]:
     if "email" in planner.channels and sandbox is not None and sandbox.sendgrid_sandbox:
         notes.append("exercise.sendgrid_sandbox: SendGrid accepts the exercise e-mails and delivers none")
     return notes
-
-
-def region_of(e164: str) -> str:
-    """``+46701234567`` → ``SE`` by its country calling code (no full parse)."""
-    return _region_by_prefix(e164[1:4])
-
-
-def _region_by_prefix(digits: str) -> str:
-    for length in (1, 2, 3):
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))
-        if regions:
-            return str(regions[0])
-    return "ZZ"
-

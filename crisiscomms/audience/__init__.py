@@ -83,7 +83,7 @@ from .normalise import (
     normalise_phone,
     phone_problem_detail,
 )
-from .reader import MAX_LINE_BYTES, MAX_RECORD_LINES, Audience, RawRecipient, make_recipient, open_audience
+from .reader import MAX_LINE_BYTES, MAX_RECORD_LINES, Audience, RawRecipient, Record, make_recipient, open_audience
 
 __all__ = [
     "CHANNELS",
@@ -101,6 +101,7 @@ __all__ = [
     "MalformedRow",
     "RawRecipient",
     "Recipient",
+    "Record",
     "SeenAddresses",
     "address_key",
     "make_recipient",

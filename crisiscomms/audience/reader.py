@@ -203,6 +203,15 @@ class Audience:
     # -- iteration
 
     def __iter__(self) -> Iterator[Item]:
+        options = self.options
+        for record in self.records():
+            yield record if isinstance(record, MalformedRow) else make_recipient(options, record[0], record[1])
+
+    def records(self) -> Iterator[Record]:
+        """The records as written, in file order: ``(line, RawRecipient)`` or a :class:`MalformedRow`.
+
+        Iterating the audience is these records, each normalised with :func:`make_recipient`; planning
+        on several cores reads them in every worker and normalises only its own share."""
         if self._iterating:
             raise RuntimeError("this audience is already being iterated")
         if self._file.closed:
@@ -217,11 +226,11 @@ class Audience:
         finally:
             self._iterating = False
 
-    def _csv_rows(self) -> Iterator[Item]:
+    def _csv_rows(self) -> Iterator[Record]:
         assert self._layout is not None and self.delimiter is not None
         lines = _Lines(self._file, self._data_line)
         reader = csv.reader(lines, delimiter=self.delimiter, skipinitialspace=True)
-        make = self._csv_recipient
+        make = self._csv_record
         width = self._layout.width
         while True:
             start = lines.begin_record()
@@ -265,15 +274,14 @@ class Audience:
             if item is not None:
                 yield item
 
-    def _csv_recipient(self, row: list[str], line: int) -> Item | None:
+    def _csv_record(self, row: list[str], line: int) -> Record | None:
         layout = self._layout
         assert layout is not None
         phone_raw = row[layout.phone] if layout.phone >= 0 else ""
         email_raw = row[layout.email] if layout.email >= 0 else ""
         if not phone_raw and not email_raw and not "".join(row).strip():
             return None  # a row of empty fields, as spreadsheets leave behind
-        return self._recipient(
-            line,
+        return line, RawRecipient(
             row[layout.id] if layout.id >= 0 else "",
             row[layout.name] if layout.name >= 0 else "",
             phone_raw,
@@ -284,7 +292,7 @@ class Audience:
             {name: row[index].strip() for index, name in layout.extras},
         )
 
-    def _jsonl_rows(self) -> Iterator[Item]:
+    def _jsonl_rows(self) -> Iterator[Record]:
         lines = _Lines(self._file, self._data_line)
         while True:
             start = lines.begin_record()
@@ -313,9 +321,9 @@ class Audience:
             if not isinstance(value, dict):
                 yield MalformedRow(start, f"{_json_kind(value)}, not a JSON object")
                 continue
-            yield self._jsonl_recipient(value, start)
+            yield self._jsonl_record(value, start)
 
-    def _jsonl_recipient(self, obj: dict[str, Any], line: int) -> Item:
+    def _jsonl_record(self, obj: dict[str, Any], line: int) -> Record:
         known: dict[str, str] = {}
         extras: dict[str, str] = {}
         for key, value in obj.items():
@@ -342,32 +350,8 @@ class Audience:
             else:
                 known[canonical] = text
         get = known.get
-        return self._recipient(
-            line,
-            get("id", ""),
-            get("name", ""),
-            get("phone", ""),
-            get("email", ""),
-            get("locale", ""),
-            get("timezone", ""),
-            get("channels", ""),
-            extras,
-        )
-
-    def _recipient(
-        self,
-        line: int,
-        id_raw: str,
-        name: str,
-        phone_raw: str,
-        email_raw: str,
-        locale_raw: str,
-        timezone_raw: str,
-        channels_raw: str,
-        fields: dict[str, str],
-    ) -> Item:
-        return make_recipient(self.options, line, RawRecipient(id_raw, name, phone_raw, email_raw, locale_raw,
-                                                               timezone_raw, channels_raw, fields))
+        return line, RawRecipient(get("id", ""), get("name", ""), get("phone", ""), get("email", ""),
+                                  get("locale", ""), get("timezone", ""), get("channels", ""), extras)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +366,10 @@ class RawRecipient:
     timezone: str = ""
     channels: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
+
+
+#: One record of the file as written: its first line and its values, or why it could not be read.
+Record = tuple[int, RawRecipient] | MalformedRow
 
 
 def make_recipient(options: AudienceOptions, line: int, raw: RawRecipient) -> Recipient | MalformedRow:

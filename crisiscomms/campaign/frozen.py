@@ -126,7 +126,7 @@ def _add(stream: _Stream, item: PlanItem) -> None:
                                          skip.detail], ensure_ascii=False).encode())
         return
     not_before = utc_iso(item.not_before) if item.not_before else None
-    view = json.dumps(item.view, ensure_ascii=False, default=str)  # in order: a banner lists its locales so
+    view = item.view_json  # in order: a banner lists its locales so
     stream.rows.append(PlanRow(stream.seq, item.channel, item.address, item.recipient_id, item.line, item.locale,
                                item.timezone, not_before, view))
     stream.digest.update("\x1f".join((str(stream.seq), item.channel, item.address, item.recipient_id, str(item.line),

@@ -35,6 +35,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from ...errors import CrisisCommsError, LedgerError, UsageError
+from ...processes import can_fork, usable_cores
 from .events import DeliveryEvent, ReceiptChannel
 from .server import ReceiptServer, ServerConfig
 from .store import AppliedCounts, AwaitingReceipt, ReceiptStore
@@ -51,17 +52,9 @@ MIN_LIFETIME = 5.0
 StoreOpener = Callable[[], contextlib.AbstractContextManager[ReceiptStore]]
 
 
-def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and sys.platform != "darwin"
-
-
 def default_workers() -> int:
     """The cores this process may run on (at most 8): one worker each."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 8)) if can_fork() else 1
+    return min(usable_cores(), 8) if can_fork() else 1
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
