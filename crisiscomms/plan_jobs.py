@@ -82,8 +82,8 @@ def prepared_in_workers(planner: Planner, audience: Path, jobs: int) -> Iterator
             sending.close()
             workers.append((process, receiving))
         for block in itertools.count():
-            process, receiving = workers[block % jobs]
-            rows = _receive(process, receiving)
+            worker, pipe = workers[block % jobs]
+            rows = _receive(worker, pipe)
             if rows is None:
                 return
             yield from rows
