@@ -89,6 +89,7 @@ class Planner:
         self.person_channels = tuple(c for c in self.channels if c not in ("banner", "cap"))
         self._seen = KeySet()
         self._deferrals: dict[tuple[str, str], dt.datetime | None] = {}
+        self._shared_segments: dict[tuple[str, str], int | None] = {}  # (locale, zone) → segments, when shared
         self._views_as_json = False  # True in a process that prepares rows for another (see plan_jobs)
 
     @property
@@ -216,9 +217,15 @@ class Planner:
 
     def _segments(self, person: Recipient, view: dict[str, Any]) -> int | None:
         """The SMS's segment count (None when it is not SMS content); rendered once per reader only when the
-        template mentions the reader."""
+        template mentions the reader, else once per locale and time zone."""
+        shared = (person.locale, person.timezone)
+        if shared in self._shared_segments:
+            return self._shared_segments[shared]
         content = self._render("sms", person.locale, person.timezone, view)
-        return content.fit.segments if isinstance(content, SmsContent) else None
+        segments = content.fit.segments if isinstance(content, SmsContent) else None
+        if self.renderer.independent_of_reader("sms", person.locale):
+            self._shared_segments[shared] = segments
+        return segments
 
     def _deferral(self, channel: str, timezone: str) -> dt.datetime | None:
         """When quiet hours let ``channel`` reach a reader in ``timezone`` (None: now); one reckoning per zone."""

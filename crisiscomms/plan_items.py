@@ -29,9 +29,12 @@ class SkipReason(enum.StrEnum):
 DETAILED_REASONS = frozenset({SkipReason.INVALID_PHONE})
 
 
+_VIEW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # json.dumps(view, ensure_ascii=False, default=str)
+
+
 def view_text(view: dict[str, Any]) -> str:
     """A planned message's view as the ledger keeps it (JSON, in insertion order)."""
-    return json.dumps(view, ensure_ascii=False, default=str)
+    return _VIEW_ENCODER.encode(view)
 
 
 class PlannedMessage:

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,10 @@ class PlanSummary:
         if (item.locale, item.channel) not in self.samples:
             self.samples[(item.locale, item.channel)] = item.content
         if self.text_locale_of is not None and item.channel != "banner":
-            self.text_locales.setdefault(item.locale, Counter())[self.text_locale_of(item.channel, item.locale)] += 1
+            texts = self.text_locales.get(item.locale)
+            if texts is None:
+                texts = self.text_locales[item.locale] = Counter()
+            texts[self.text_locale_of(item.channel, item.locale)] += 1
         if item.not_before is not None:
             self._defer(item)
         if item.channel == "sms":
@@ -181,13 +185,12 @@ def _content_from(sample: dict[str, Any]) -> Content | dict[str, Any]:
     return BannerContent(sample["title"], sample["body"])
 
 
-
-
 def region_of(e164: str) -> str:
     """``+46701234567`` → ``SE`` by its country calling code (no full parse)."""
     return _region_by_prefix(e164[1:4])
 
 
+@lru_cache(maxsize=2048)
 def _region_by_prefix(digits: str) -> str:
     for length in (1, 2, 3):
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length] or 0))

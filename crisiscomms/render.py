@@ -196,6 +196,10 @@ class NoticeRenderer:
         assert isinstance(marked, EmailContent)
         return marked
 
+    def independent_of_reader(self, channel: str, locale: str) -> bool:
+        """True when every ``locale`` reader gets the same ``channel`` content for a time zone."""
+        return self._independent_of_reader(channel, locale)
+
     def _independent_of_reader(self, channel: str, locale: str) -> bool:
         """True when no template of ``channel`` in ``locale`` mentions ``recipient`` (then one render serves all)."""
         key = (channel, locale)
