@@ -141,6 +141,65 @@ class Run:
     stdout: str
     stderr: str
     max_rss_kb: int | None = None
+    tree_rss_kb: int | None = None  # peak of the summed RSS of the command and all its processes (run_tree)
+    tree_pss_kb: int | None = None  # the same for PSS (shared pages divided among the processes sharing them)
+
+
+def _children(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc/*/stat)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in kB, from /proc/PID/smaps_rollup; (0, 0) once it is gone."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def run_tree(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900,
+             every: float = 0.05) -> Run:
+    """Run a command; wall time around it; the peak of its processes' summed RSS and PSS, sampled every
+    ``every`` seconds (workers it forks included)."""
+    env = {**(env if env is not None else os.environ), "XDG_STATE_HOME": str(cwd / ".state")}
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        peak_rss = peak_pss = 0
+        while process.poll() is None:
+            if time.perf_counter() - started > timeout:
+                process.kill()
+                raise RuntimeError(f"{argv[0]} ran past {timeout} s")
+            totals = [_memory_kb(pid) for pid in [process.pid, *_children(process.pid)]]
+            peak_rss = max(peak_rss, sum(rss for rss, _ in totals))
+            peak_pss = max(peak_pss, sum(pss for _, pss in totals))
+            time.sleep(every)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        return Run(list(argv), process.returncode, seconds, out.read(), err.read(), tree_rss_kb=peak_rss or None,
+               tree_pss_kb=peak_pss or None)
 
 
 def run(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900,

@@ -78,6 +78,7 @@ from harness import (
     SEED,
     Context,
     Figure,
+    Run,
     Standin,
     _check,
     _number,
@@ -87,6 +88,7 @@ from harness import (
     console,
     fresh_dir,
     run,
+    run_tree,
     send_argv,
     span_rate,
 )
@@ -584,6 +586,48 @@ def bench_plan_start(ctx: Context) -> list[Figure]:
     return figures
 
 
+def bench_plan_jobs(ctx: Context) -> list[Figure]:
+    """Planning on every core: a dry run of recipients with a phone and an e-mail each (both planned), with
+    ``--jobs 1`` and the default (one process per core), side by side; the two summaries must be equal."""
+    rows = ctx.size(1_000_000, 100_000)
+    path, _ = audience(ctx, rows, clean=True)
+    runs: dict[str, Run] = {}
+    for label, extra in (("one process (--jobs 1)", ["--jobs", "1"]), ("every core (default)", [])):
+        argv = send_argv(ctx, path, "--channels", "sms,email", "--dry-run", "--format", "json", *extra)
+        ctx.note_command("plan-jobs", argv)
+        result = run_tree(argv, cwd=fresh_dir(ctx, "plan-jobs"), env=cli_env(), timeout=3600, every=0.1)
+        _check(result, f"send --dry-run {' '.join(extra)}")
+        runs[label] = result
+    one, every = runs.values()
+    same = _without_ledger(one.stdout) == _without_ledger(every.stdout)
+    figures = []
+    for label, result in runs.items():
+        rate = rows / result.seconds
+        pss, rss = (result.tree_pss_kb or 0) / 1024, (result.tree_rss_kb or 0) / 1024
+        parallel = label.startswith("every")
+        figures += [
+            Figure("plan-jobs", f"dry run, {rows:,} people × sms+email, {label}: recipients per second", rate,
+                   "rows/s", "≥ 40,000 rows/s" if parallel else "", rate >= 40_000 if parallel else None,
+                   note=f"wall {result.seconds:.1f} s (process start included)"),
+            Figure("plan-jobs", f"{label}: peak memory of all its processes (PSS)", pss, "MB",
+                   "< 200 MB" if parallel else "", pss < 200 if parallel else None,
+                   note=f"summed RSS {rss:.0f} MB (counts pages the forked workers share once per process)"),
+        ]
+    figures += [
+        Figure("plan-jobs", "every core ÷ one process", one.seconds / every.seconds, "×",
+               note=f"{os.cpu_count()} cores"),
+        Figure("plan-jobs", "the two summaries are equal", 1.0 if same else 0.0, "", "equal", same,
+               note="planned, skipped, deferred, locales, segments, cost"),
+    ]
+    return figures
+
+
+def _without_ledger(stdout: str) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(stdout)
+    summary.pop("ledger", None)  # each run has a folder (and a ledger path) of its own
+    return summary
+
+
 BENCHES: dict[str, Callable[[Context], list[Figure]]] = {
     "startup": bench_startup,
     "dry-run": bench_dry_run,
@@ -592,6 +636,7 @@ BENCHES: dict[str, Callable[[Context], list[Figure]]] = {
     "email-personalised": bench_email_personalised,
     "rate-cap": bench_rate_cap,
     "plan-start": bench_plan_start,
+    "plan-jobs": bench_plan_jobs,
     "team": bench_team,
 }
 
