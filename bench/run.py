@@ -221,7 +221,7 @@ def _apprise_python(ctx: Context) -> str | None:
 
 
 def bench_send(ctx: Context) -> list[Figure]:
-    count = ctx.size(5_000, 1_000)
+    count = ctx.size(6_000, 1_000)
     sync_count = ctx.size(200, 30)
     email_count = ctx.size(1_000, 100)
     path, _ = audience(ctx, count, clean=True)
@@ -281,10 +281,12 @@ def bench_send(ctx: Context) -> list[Figure]:
                 baselines.append((f"Apprise Twilio plugin, throttle off, {sync_count}", "apprise", sync_count,
                                   apprise_python, ("--no-throttle",)))
         results: dict[str, float | None] = {}
+        client_rates: dict[str, float] = {}  # requests ÷ the client's own time (first request to last answer)
         for label, mode, n, python, extra in baselines:
             said, records, answers = _client(ctx, standin, mode, n, python=python, extra=extra)
             base_rate, base_span = span_rate(records)
             results[mode + ("-nothrottle" if extra else "")] = base_rate
+            client_rates[mode + ("-nothrottle" if extra else "")] = n / said["seconds"]
             rows.append({"client": label, "count": n, "rate": base_rate, "span": base_span, "wall": said["seconds"],
                          "accepted": len(records), "answers": answers})
             figures.append(Figure("send", label, base_rate, "SMS/s", note=_ratio_note(ours, base_rate)))
@@ -315,13 +317,20 @@ def bench_send(ctx: Context) -> list[Figure]:
                               note=_ratio_note(email_rate, sg_rate, "crisiscomms e-mail")))
 
     raw = results.get("raw-aiohttp")
-    sdk = results.get("twilio-sync")
+    raw_own = client_rates.get("raw-aiohttp")
+    sdk = client_rates.get("twilio-sync")
+    whole = count / result.seconds
     share = ours / raw if raw else None
-    times = ours / sdk if sdk else None
+    whole_share = whole / raw_own if raw_own else None
+    times = whole / sdk if sdk else None
     figures += [
-        Figure("send", "crisiscomms ÷ raw aiohttp", share * 100 if share else None, "%", "≥ 60 %",
-               share >= 0.6 if share else None),
-        Figure("send", "crisiscomms ÷ Twilio SDK sync loop", times, "×", "≥ 50 ×", times >= 50 if times else None),
+        Figure("send", "crisiscomms whole command ÷ raw aiohttp (its own first request to last answer)",
+               whole_share, "×", "≥ 0.7 ×", whole_share >= 0.7 if whole_share else None,
+               note=f"{whole:,.0f} against {raw_own:,.0f} SMS/s" if raw_own else ""),
+        Figure("send", "crisiscomms first→last ÷ raw aiohttp first→last (at the stand-in)",
+               share, "×", note="the send phase alone: start-up, planning and the summary left out"),
+        Figure("send", "crisiscomms whole command ÷ Twilio SDK sync loop", times, "×", "≥ 60 ×",
+               times >= 60 if times else None),
     ]
     ctx.details["send"] = {"count": count, "latency": LATENCY, "rows": rows, "ours": ours}
     return figures
