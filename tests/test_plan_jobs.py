@@ -208,3 +208,23 @@ def test_jobs_is_a_planning_option(tmp_path: Path) -> None:
     assert "--jobs cannot change it" in result.stderr
     zero = run_cli("send", str(STORM), "--notice", "storm-outage", "--audience", "a.csv", "--jobs", "0", "--dry-run")
     assert zero.code == 2 and "Invalid value for '--jobs'" in zero.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("small_blocks")
+def test_a_plan_on_several_cores_into_the_team_ledger_is_the_same_plan(tmp_path: Path, pg_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked while the team ledger's connection pool and its threads are open: the same plan id as one
+    process on a SQLite ledger, and the ledger still usable after the workers have gone."""
+    audience, opt_out = messy_audience(tmp_path, people=150)
+    argv = ("plan", str(STORM), "--notice", "storm-outage", "--audience", str(audience), "--at", AT,
+            "--suppress", str(opt_out), "--channels", "sms,email,voice", "--format", "json")
+    on_file = run_cli(*argv, "--jobs", "1")
+    assert on_file.code == 0, on_file.stdout + on_file.stderr
+    monkeypatch.setenv("CRISISCOMMS_LEDGER", pg_url)
+    on_team = run_cli(*argv, "--jobs", "3")
+    assert on_team.code == 0, on_team.stdout + on_team.stderr
+    plan_id = json.loads(on_team.stdout)["plan"]
+    assert plan_id == json.loads(on_file.stdout)["plan"]
+    shown = run_cli("plan", "show", plan_id, "--format", "json")
+    assert shown.code == 0, shown.stdout + shown.stderr
