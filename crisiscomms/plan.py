@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +24,7 @@ from .cap import default_cap_path, planned_cap_document
 from .errors import AudienceError, UsageError
 from .exercise import exercise_banner_path, exercise_cap_path, exercise_of, exercise_recipients
 from .hours import zone_info
-from .plan_items import DETAILED_REASONS, PlanItem, PlannedMessage, SkippedMessage, SkipReason, view_text
+from .plan_items import DETAILED_REASONS, PlanItem, PlannedMessage, SkippedMessage, SkipReason
 from .plan_summary import PlanSummary, region_of
 from .playbook import quiet_window
 from .render import CHANNEL_FILES, Content, NoticeRenderer, SmsContent
@@ -40,8 +39,7 @@ __all__ = ["CONTACT_KEY", "DETAILED_REASONS", "PlanItem", "PlanRequest", "PlanSu
 #: One recipient × channel after the order-free part of planning, as plain tuples (cheap to send between
 #: processes): a skip ``(line, id, channel, reason value, detail)``, or a candidate ``(dedupe key, id, line,
 #: channel, address, locale, timezone, view, SMS segments or None)`` that becomes a planned message unless
-#: an earlier row planned its address (the one order-dependent check, made by :meth:`Planner.settle`). The
-#: view is a dict, or its JSON when it was prepared in another process.
+#: an earlier row planned its address (the one order-dependent check, made by :meth:`Planner.settle`).
 Prepared = tuple[Any, ...]
 _REASONS: dict[str, SkipReason] = {reason.value: reason for reason in SkipReason}
 
@@ -90,7 +88,6 @@ class Planner:
         self._seen = KeySet()
         self._deferrals: dict[tuple[str, str], dt.datetime | None] = {}
         self._shared_segments: dict[tuple[str, str], int | None] = {}  # (locale, zone) → segments, when shared
-        self._views_as_json = False  # True in a process that prepares rows for another (see plan_jobs)
 
     @property
     def banner_path(self) -> Path | None:
@@ -141,10 +138,6 @@ class Planner:
                 for one in prepared:
                     yield settle(one)
 
-    def prepare_as_worker(self) -> None:
-        """Prepare rows for another process: views travel as their JSON (see :mod:`.plan_jobs`)."""
-        self._views_as_json = True
-
     def audience_options(self) -> AudienceOptions:
         organisation = self.session.playbook.organisation
         return AudienceOptions(self.region, organisation.timezone, tuple(organisation.reader_locales),
@@ -171,7 +164,6 @@ class Planner:
         if self.targeting and not self.targeting.matches(row):
             return [(row.line, row.id, channel, SkipReason.NOT_TARGETED.value, "") for channel in self.person_channels]
         view: dict[str, Any] | None = None
-        shipped: dict[str, Any] | str | None = None  # the view as the candidate carries it
         prepared: list[Prepared] = []
         for channel in self.person_channels:
             address_or_skip = self._address(row, channel)
@@ -186,10 +178,9 @@ class Planner:
                 prepared.append((row.line, row.id, channel, SkipReason.SUPPRESSED.value, ""))
                 continue
             if view is None:
-                view = self._view_of(row)
-                shipped = view_text(view) if self._views_as_json else view
+                view = self._view_of(row)  # one per person, shared by the person's messages
             segments = self._segments(row, view) if channel == "sms" else None
-            prepared.append((key, row.id, row.line, channel, address, row.locale, row.timezone, shipped, segments))
+            prepared.append((key, row.id, row.line, channel, address, row.locale, row.timezone, view, segments))
         return prepared
 
     def settle(self, prepared: Prepared) -> PlanItem:
@@ -201,10 +192,6 @@ class Planner:
         if not self._seen.add(key):
             return SkippedMessage(line, recipient_id, channel, SkipReason.DUPLICATE)
         not_before = self._deferral(channel, timezone)
-        if isinstance(view, str):
-            return PlannedMessage(recipient_id, line, channel, address, locale, timezone,
-                                  partial(self._render_json, channel, locale, timezone, view), not_before,
-                                  view_json=view, segments=segments)
         return PlannedMessage(recipient_id, line, channel, address, locale, timezone,
                               partial(self._render, channel, locale, timezone, view), not_before, view=view,
                               segments=segments)
@@ -266,9 +253,6 @@ class Planner:
 
     def _render(self, channel: str, locale: str, timezone: str, view: dict[str, Any]) -> Content:
         return self.renderer.render(channel, locale, timezone, reader_view(view))
-
-    def _render_json(self, channel: str, locale: str, timezone: str, view: str) -> Content:
-        return self._render(channel, locale, timezone, json.loads(view))
 
     def _address(self, person: Recipient, channel: str) -> str | SkipReason:
         if person.channels is not None and channel not in person.channels:

@@ -16,7 +16,6 @@ that dies stops it with a :class:`PlanningWorkerLost`; either way nothing is wri
 
 from __future__ import annotations
 
-import collections
 import itertools
 import multiprocessing
 import pickle
@@ -137,21 +136,24 @@ def _work(planner: Planner, audience: Path, index: int, jobs: int, sending: Conn
     """Prepare blocks ``index``, ``index + jobs``, … of the audience's records and send each back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the planning process stops us
     try:
-        planner.prepare_as_worker()
         options = planner.audience_options()
         prepare = planner.prepare
+
+        def mine(position: int) -> bool:
+            return (position // BLOCK_RECORDS) % jobs == index
+
         with open_audience(audience, options) as people:  # its own file offset, not the parent's
-            records = people.records()
-            for block in itertools.count():
-                if block % jobs != index:
-                    if not collections.deque(itertools.islice(records, BLOCK_RECORDS), maxlen=1):
-                        break
+            rows: list[list[Prepared]] = []
+            for position, record in enumerate(people.records(mine)):
+                if not mine(position):
                     continue
-                chunk = list(itertools.islice(records, BLOCK_RECORDS))
-                if not chunk:
-                    break
-                rows = [prepare(record if isinstance(record, MalformedRow)
-                                else make_recipient(options, record[0], record[1])) for record in chunk]
+                assert record is not None
+                rows.append(prepare(record if isinstance(record, MalformedRow)
+                                    else make_recipient(options, record[0], record[1])))
+                if len(rows) == BLOCK_RECORDS:  # a whole block: blocks are contiguous runs of records
+                    sending.send_bytes(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
+                    rows = []
+            if rows:
                 sending.send_bytes(pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
         sending.send_bytes(_DONE)
     except CrisisCommsError as error:

@@ -6,7 +6,7 @@ import codecs
 import csv
 import json
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -205,20 +205,22 @@ class Audience:
     def __iter__(self) -> Iterator[Item]:
         options = self.options
         for record in self.records():
+            assert record is not None
             yield record if isinstance(record, MalformedRow) else make_recipient(options, record[0], record[1])
 
-    def records(self) -> Iterator[Record]:
+    def records(self, wanted: Callable[[int], bool] | None = None) -> Iterator[Record | None]:
         """The records as written, in file order: ``(line, RawRecipient)`` or a :class:`MalformedRow`.
 
         Iterating the audience is these records, each normalised with :func:`make_recipient`; planning
-        on several cores reads them in every worker and normalises only its own share."""
+        on several cores reads them in every worker and normalises only its own share: ``wanted(index)``
+        False (index: the record's place, from 0) lets a CSV record be None instead of its values."""
         if self._iterating:
             raise RuntimeError("this audience is already being iterated")
         if self._file.closed:
             raise ValueError("the audience file is closed")
         self._iterating = True
         self._file.seek(self._data_offset)
-        rows = self._csv_rows() if self.format == "csv" else self._jsonl_rows()
+        rows = self._csv_rows(wanted) if self.format == "csv" else self._jsonl_rows()
         try:
             yield from rows
         except OSError as error:
@@ -226,13 +228,15 @@ class Audience:
         finally:
             self._iterating = False
 
-    def _csv_rows(self) -> Iterator[Record]:
+    def _csv_rows(self, wanted: Callable[[int], bool] | None = None) -> Iterator[Record | None]:
         assert self._layout is not None and self.delimiter is not None
         lines = _Lines(self._file, self._data_line)
         reader = csv.reader(lines, delimiter=self.delimiter, skipinitialspace=True)
         make = self._csv_record
         width = self._layout.width
+        index = -1  # of the record last yielded
         while True:
+            index += 1
             start = lines.begin_record()
             try:
                 row = next(reader)
@@ -264,28 +268,32 @@ class Audience:
                 continue
             if len(row) != width:
                 if not any(field.strip() for field in row):
+                    index -= 1
                     continue  # blank line
                 if len(row) < width or any(field.strip() for field in row[width:]):
                     count = len(row)
                     plural = "" if count == 1 else "s"
                     yield MalformedRow(start, f"{count} field{plural} where the header has {width}")
                     continue
-            item = make(row, start)
-            if item is not None:
-                yield item
+            if self._empty(row):
+                index -= 1
+                continue  # a row of empty fields, as spreadsheets leave behind
+            yield make(row, start) if wanted is None or wanted(index) else None
 
-    def _csv_record(self, row: list[str], line: int) -> Record | None:
+    def _empty(self, row: list[str]) -> bool:
         layout = self._layout
         assert layout is not None
-        phone_raw = row[layout.phone] if layout.phone >= 0 else ""
-        email_raw = row[layout.email] if layout.email >= 0 else ""
-        if not phone_raw and not email_raw and not "".join(row).strip():
-            return None  # a row of empty fields, as spreadsheets leave behind
+        return ((layout.phone < 0 or not row[layout.phone]) and (layout.email < 0 or not row[layout.email])
+                and not "".join(row).strip())
+
+    def _csv_record(self, row: list[str], line: int) -> Record:
+        layout = self._layout
+        assert layout is not None
         return line, RawRecipient(
             row[layout.id] if layout.id >= 0 else "",
             row[layout.name] if layout.name >= 0 else "",
-            phone_raw,
-            email_raw,
+            row[layout.phone] if layout.phone >= 0 else "",
+            row[layout.email] if layout.email >= 0 else "",
             row[layout.locale] if layout.locale >= 0 else "",
             row[layout.timezone] if layout.timezone >= 0 else "",
             row[layout.channels] if layout.channels >= 0 else "",
