@@ -150,7 +150,7 @@ class Planner:
 
             jobs = jobs_for(self.request.jobs, people.path)
             if jobs > 1:
-                yield from prepared_in_workers(self, people.path, jobs)
+                yield from prepared_in_workers(self, people, jobs)
                 return
         prepare = self.prepare
         for row in people:

@@ -28,7 +28,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .audience import MalformedRow, make_recipient, open_audience
+from .audience import Audience, MalformedRow, make_recipient
 from .errors import CrisisCommsError
 from .processes import can_fork, usable_cores
 
@@ -66,8 +66,8 @@ def jobs_for(requested: int | None, audience: Path) -> int:
     return min(usable_cores(), MAX_JOBS) if big else 1
 
 
-def prepared_in_workers(planner: Planner, audience: Path, jobs: int) -> Iterator[list[Prepared]]:
-    """Each row's prepared messages, in file order, from ``jobs`` forked workers."""
+def prepared_in_workers(planner: Planner, audience: Audience, jobs: int) -> Iterator[list[Prepared]]:
+    """Each row's prepared messages, in file order, from ``jobs`` forked workers reading ``audience``."""
     context = multiprocessing.get_context("fork")
     sys.stdout.flush()  # a forked child must not write out the parent's buffered text again
     sys.stderr.flush()
@@ -132,7 +132,7 @@ def _stop(workers: list[tuple[BaseProcess, Connection]]) -> None:
 # -- in the worker --------------------------------------------------------------------------------------------
 
 
-def _work(planner: Planner, audience: Path, index: int, jobs: int, sending: Connection) -> None:
+def _work(planner: Planner, audience: Audience, index: int, jobs: int, sending: Connection) -> None:
     """Prepare blocks ``index``, ``index + jobs``, … of the audience's records and send each back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the planning process stops us
     try:
@@ -142,7 +142,7 @@ def _work(planner: Planner, audience: Path, index: int, jobs: int, sending: Conn
         def mine(position: int) -> bool:
             return (position // BLOCK_RECORDS) % jobs == index
 
-        with open_audience(audience, options) as people:  # its own file offset, not the parent's
+        with audience.reopen() as people:  # the planner's file, with an offset of its own
             rows: list[list[Prepared]] = []
             for position, record in enumerate(people.records(mine)):
                 if not mine(position):

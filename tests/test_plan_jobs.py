@@ -228,3 +228,22 @@ def test_a_plan_on_several_cores_into_the_team_ledger_is_the_same_plan(tmp_path:
     assert plan_id == json.loads(on_file.stdout)["plan"]
     shown = run_cli("plan", "show", plan_id, "--format", "json")
     assert shown.code == 0, shown.stdout + shown.stderr
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_workers_read_the_file_the_planner_opened_even_when_its_path_is_replaced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    audience, opt_out = messy_audience(tmp_path, people=200)
+    expected = dry_run(audience, opt_out, tmp_path / "before.csv", "storm-outage", "--jobs", "1")
+    other = tmp_path / "other.csv"
+    other.write_text("id,name,phone,email,locale,timezone,channels,area\nz,Zed,0701234567,z@example.se,sv,,,Oslo\n",
+                     encoding="utf-8")
+    real_jobs_for = plan_jobs.jobs_for
+
+    def replacing(requested: int | None, path: Path) -> int:  # after the planner opened the file, before the fork
+        other.replace(path)
+        return real_jobs_for(requested, path)
+
+    monkeypatch.setattr(plan_jobs, "jobs_for", replacing)
+    assert dry_run(audience, opt_out, tmp_path / "after.csv", "storm-outage", "--jobs", "2") == expected
+    assert audience.read_text(encoding="utf-8").startswith("id,name,phone,email,locale,timezone,channels,area\nz,")

@@ -196,6 +196,18 @@ class Audience:
     def close(self) -> None:
         self._file.close()
 
+    def reopen(self) -> Audience:
+        """This audience opened again, with a file offset of its own: the file this one reads, even when
+        its path names another file by now (Linux: through ``/proc/self/fd``; elsewhere the path)."""
+        same_file = Path(f"/proc/self/fd/{self._file.fileno()}")
+        try:
+            file: BinaryIO = open(same_file if same_file.exists() else self.path, "rb")  # noqa: SIM115 - closed by it
+        except OSError as error:
+            raise AudienceError(f"{self.path}: cannot be read ({error.strerror or error})") from error
+        return Audience(self.path, file, self.options, format=self.format, columns=self.columns,
+                        data_offset=self._data_offset, data_line=self._data_line, delimiter=self.delimiter,
+                        layout=self._layout)
+
     @property
     def closed(self) -> bool:
         return self._file.closed
