@@ -8,6 +8,9 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -247,3 +250,47 @@ def test_workers_read_the_file_the_planner_opened_even_when_its_path_is_replaced
     monkeypatch.setattr(plan_jobs, "jobs_for", replacing)
     assert dry_run(audience, opt_out, tmp_path / "after.csv", "storm-outage", "--jobs", "2") == expected
     assert audience.read_text(encoding="utf-8").startswith("id,name,phone,email,locale,timezone,channels,area\nz,")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def test_ctrl_c_while_workers_plan_stops_them_all_and_writes_no_plan(tmp_path: Path) -> None:
+    """Ctrl-C reaches the terminal's whole process group: the planner stops its workers, exits 130, and
+    the ledger holds no plan."""
+    rows = ["id,name,phone,email"] + [f"c{i},P {i},+4670{1000000 + i},p{i}@example.se" for i in range(200_000)]
+    (tmp_path / "audience.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRISISCOMMS_", "PYTEST_"))}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), CRISISCOMMS_CRASH_DIR=str(tmp_path / "crash"))
+    planner = subprocess.Popen([sys.executable, "-m", "crisiscomms", "plan", str(STORM), "--notice", "storm-outage",
+                                "--audience", "audience.csv", "--at", AT, "--channels", "sms,email", "--jobs", "2"],
+                               cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60  # a guard for a broken run only
+        while len(workers := _children(planner.pid)) < 2:
+            assert planner.poll() is None, planner.communicate()
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.05)
+        time.sleep(0.5)  # well into the plan
+        os.killpg(planner.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        _, err = planner.communicate(timeout=60)
+    finally:
+        if planner.poll() is None:
+            planner.kill()
+    assert planner.returncode == 130, err
+    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+               for pid in workers)
+    ledger = tmp_path / "state" / "crisiscomms" / "ledger.sqlite"
+    if ledger.exists():
+        with sqlite3.connect(ledger) as db:
+            assert db.execute("SELECT count(*) FROM plans WHERE id IS NOT NULL").fetchone()[0] == 0
