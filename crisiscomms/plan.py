@@ -4,6 +4,13 @@ The planner streams: it reads the audience one row at a time and yields
 :class:`PlannedMessage` and :class:`SkippedMessage` items, keeping only 64-bit
 keys of the addresses it has seen (for dedupe) and the counts of
 :class:`PlanSummary`. ``send --dry-run`` is this plan without the dispatch.
+
+Each row is planned in two steps: :meth:`Planner.prepare` does everything one row
+needs alone (normalising, targeting, opt-outs, the reader's view, the SMS segments)
+and :meth:`Planner.settle` the one thing that depends on the rows before it (was the
+address planned already), then quiet hours. ``--jobs`` runs the first step in worker
+processes (:mod:`.plan_jobs`) and the second here, in file order: the same plan.
+The items are in :mod:`.plan_items`, the summary in :mod:`.plan_summary`.
 """
 
 from __future__ import annotations
