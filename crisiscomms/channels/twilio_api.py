@@ -376,8 +376,9 @@ class TwilioChannel:
                 sid = getattr(created, "sid", None)
                 result = (SendResult(Outcome.ACCEPTED, provider_id=str(sid)) if sid
                           else SendResult(Outcome.UNCERTAIN, reason="Twilio answered without a sid"))
-        log.debug("%s to %s: %s%s", self.name, mask_phone(message.address), result.outcome.value,
-                  f" (code {result.code})" if result.code else "")
+        if log.isEnabledFor(logging.DEBUG):  # masking costs more than the rest of this line: only when logged
+            log.debug("%s to %s: %s%s", self.name, mask_phone(message.address), result.outcome.value,
+                      f" (code {result.code})" if result.code else "")
         return result
 
     def _error_result(self, error: TwilioException, capture: ResponseCapture) -> SendResult:
