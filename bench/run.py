@@ -753,7 +753,9 @@ def write_doc(path: Path, ctx: Context, figures: Sequence[Figure], info: dict[st
         "whole-command rate and the dispatch phase by subtraction (send wall − wall of a `--dry-run` of the "
         "same audience) are shown too. Every baseline runs against the same stand-in process in the same run "
         f"(record reset between them) with the same {CONCURRENCY} requests in flight where it has concurrency; "
-        "sync loops and Apprise are capped at a small count and their rate extrapolated.")
+        "sync loops and Apprise are capped at a small count and their rate extrapolated. Issue 14's ratios compare "
+        "the whole command (SMS ÷ its wall time, process start included) with raw aiohttp's own rate (requests ÷ "
+        "its time from the first request to the last answer) and with the SDK's sync loop.")
     add("- **Shared e-mail content**: a copy of `tests/data/playbooks/minimal.yaml` and `tests/data/templates` "
         "whose e-mail templates mention neither `recipient` nor anything formatted in the reader's time zone; "
         "requests are counted per locale as distinct SendGrid message ids per subject in the stand-in's record.")
@@ -766,6 +768,11 @@ def write_doc(path: Path, ctx: Context, figures: Sequence[Figure], info: dict[st
         "`Retry-After: 1` past it), same latency; the achieved rate is first→last accepted of the first run; "
         "the 429 share is from the stand-in's answer counters; if the first run leaves anything failed or "
         "uncertain (exit 1), the same command runs again (resume) before counting deliveries per number.")
+    add("- **Planning on every core**: `send --dry-run --channels sms,email` of the `--clean` audience (everyone "
+        "with a phone and an e-mail, both planned), with `--jobs 1` and with the default (one worker per core); "
+        "recipients per second = rows ÷ wall time (process start included); memory = the peak of the summed PSS "
+        "(and RSS) of the command and all its processes, sampled every 0.1 s from `/proc/PID/smaps_rollup`; "
+        "the two JSON summaries are compared.")
     add("")
     if "dry_run" in ctx.details:
         summary = ctx.details["dry_run"]["summary"]
@@ -824,7 +831,22 @@ def write_doc(path: Path, ctx: Context, figures: Sequence[Figure], info: dict[st
         add(f"[{bench}] {shown}")
     add("```")
     add("")
-    path.write_text("\n".join(lines), encoding="utf-8")
+    kept = _hand_written(path)
+    path.write_text("\n".join(lines) + ("\n" + kept if kept else ""), encoding="utf-8")
+
+
+#: Everything after this line of docs/benchmarks.md is written by hand (figures of other scripts, profiles,
+#: reasons) and kept as it is when bench/run.py writes the file again.
+HAND_WRITTEN = "<!-- Written by hand below this line: bench/run.py keeps it when it writes this file again. -->"
+
+
+def _hand_written(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    at = text.find(HAND_WRITTEN)
+    return text[at:] if at >= 0 else ""
 
 
 def _personalised_section(add: Callable[[str], None], details: dict[str, Any]) -> None:
