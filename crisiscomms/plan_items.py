@@ -41,18 +41,16 @@ class PlannedMessage:
     """A message to send. Its content is rendered when first needed (the dispatch, a sample,
     the SMS segment count) and then kept: a dry run of a million e-mails renders a handful.
 
-    ``view`` is what the rendering needs about the reader (frozen into a plan). A message planned
-    on another core arrives with ``view_json`` only; its ``view`` is read from that when asked for.
-    ``segments``, when known, is the SMS's segment count (worked out where the message was planned).
+    ``view`` is what the rendering needs about the reader (frozen into a plan, as :attr:`view_json`).
+    ``segments``, when known, is the SMS's segment count (worked out where the message was prepared).
     """
 
-    __slots__ = ("_content", "_view", "_view_json", "address", "channel", "line", "locale", "not_before",
-                 "recipient_id", "render", "segments", "timezone")
+    __slots__ = ("_content", "_view_json", "address", "channel", "line", "locale", "not_before", "recipient_id",
+                 "render", "segments", "timezone", "view")
 
     def __init__(self, recipient_id: str, line: int, channel: str, address: str, locale: str, timezone: str,
                  render: Callable[[], Content | dict[str, Any]], not_before: dt.datetime | None = None,
-                 view: dict[str, Any] | None = None, *, view_json: str | None = None,
-                 segments: int | None = None) -> None:
+                 view: dict[str, Any] | None = None, *, segments: int | None = None) -> None:
         self.recipient_id = recipient_id
         self.line = line
         self.channel = channel
@@ -61,8 +59,8 @@ class PlannedMessage:
         self.timezone = timezone
         self.render = render  # the banner's content is its whole document
         self.not_before = not_before  # deferred by quiet hours
-        self._view = view
-        self._view_json = view_json
+        self.view = view
+        self._view_json: str | None = None
         self.segments = segments
         self._content: Content | dict[str, Any] | None = None
 
@@ -73,16 +71,10 @@ class PlannedMessage:
         return self._content
 
     @property
-    def view(self) -> dict[str, Any] | None:
-        if self._view is None and self._view_json is not None:
-            self._view = json.loads(self._view_json)
-        return self._view
-
-    @property
     def view_json(self) -> str:
         """The view as the ledger keeps it."""
         if self._view_json is None:
-            self._view_json = view_text(self._view) if self._view is not None else "null"
+            self._view_json = view_text(self.view) if self.view is not None else "null"
         return self._view_json
 
     @property
