@@ -60,6 +60,8 @@ def messy_audience(folder: Path, people: int = 400) -> tuple[Path, Path]:
             writer.writerow([f"x{i}", "Bad", "0701234567", "x@example.se", "sv", "", "fax", "Oslo"])  # unknown channel
         if i % 47 == 6:
             out.write("\n")  # a blank line
+        if i % 53 == 8:
+            out.write(",,,,,,,\n")  # a row of empty fields, as spreadsheets leave behind (not a record)
     path = folder / "audience.csv"
     path.write_bytes(out.getvalue().encode("utf-8") + b'c-bad,\xff\xfe,0701234599,bad@example.se,sv,,,Oslo\n'
                      + b'c-quote,"Open quote,0701234598,q@example.se,sv,,,Oslo\nc-after,After,0701234597,'
