@@ -490,8 +490,11 @@ def _planning(playbook: Path, options: dict[str, Any], *, dry_run: bool) -> tupl
                                                                                       LedgerLocation]:
     from .campaign.ledgers import stop_numbers_without_writing
     from .plan import PlanRequest
+    from .processes import can_fork
     from .session import open_notice, parse_moment
 
+    if (options["jobs"] or 1) > 1 and not can_fork():
+        click.echo(f"--jobs {options['jobs']}: worker processes need fork (Linux); planning in one process.", err=True)
     session = open_notice(playbook, options["notice_id"])
     if options.get("status_callback"):
         from .campaign.send import with_status_callback

@@ -97,8 +97,8 @@ def _receive(process: BaseProcess, receiving: Connection) -> list[list[Prepared]
     except (EOFError, OSError):
         process.join(timeout=5)
         raise PlanningWorkerLost(f"planning stopped: worker process {process.pid} ended without finishing its "
-                                 f"share ({_how_it_ended(process.exitcode)}); nothing was planned. Run the "
-                                 "command again; --jobs 1 plans in one process") from None
+                                 f"share ({_how_it_ended(process.exitcode)}); nothing was planned or sent. Run "
+                                 "the command again; --jobs 1 plans in one process") from None
     if data == _DONE:
         return None
     if data[:1] == _FAILED:

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from crisiscomms.ledger import resolve_location
 from crisiscomms.plan import Planner
 from crisiscomms.testing.standin import Standin
 
-from .conftest import ROOT, run_cli
+from .conftest import ROOT, Result, run_cli
+from .processes import children
 
 STORM = ROOT / "playbooks" / "nordvind-storm.yaml"
 AT = "2026-12-02T23:30+01:00"  # inside the SMS quiet hours: deferrals are part of what must match
@@ -153,19 +155,27 @@ def test_a_send_planned_on_several_cores_reaches_each_person_once(tmp_path: Path
     assert len(standin.sms) == planned["sms"] and set(standin.email_count_by_to().values()) == {1}
 
 
-@pytest.mark.usefixtures("small_blocks")
-def test_an_error_in_a_worker_stops_the_plan_with_that_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def plan_with_a_worker_that(act: Callable[[], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """``plan --jobs 2`` where the worker preparing line 40 calls ``act`` first."""
     audience, _ = messy_audience(tmp_path, people=60)
     real = Planner.prepare
 
-    def failing(self: Planner, row: object) -> list[tuple[object, ...]]:
+    def acting(self: Planner, row: object) -> list[tuple[object, ...]]:
         if getattr(row, "line", 0) == 40:
-            raise TemplateError("templates/sms.txt:3: 'recipient' is undefined")
+            act()
         return real(self, row)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Planner, "prepare", failing)
-    result = run_cli("plan", str(STORM), "--notice", "storm-outage", "--audience", str(audience), "--at", AT,
-                     "--channels", "sms,email", "--jobs", "2")
+    monkeypatch.setattr(Planner, "prepare", acting)
+    return run_cli("plan", str(STORM), "--notice", "storm-outage", "--audience", str(audience), "--at", AT,
+                   "--channels", "sms,email", "--jobs", "2")
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_an_error_in_a_worker_stops_the_plan_with_that_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> None:
+        raise TemplateError("templates/sms.txt:3: 'recipient' is undefined")
+
+    result = plan_with_a_worker_that(fail, tmp_path, monkeypatch)
     assert (result.code, result.stderr) == (3, "crisiscomms: templates/sms.txt:3: 'recipient' is undefined\n")
     assert not resolve_location(None, os.environ).path.exists() or plan_count() == 0
 
@@ -177,20 +187,10 @@ def plan_count() -> int:
 
 @pytest.mark.usefixtures("small_blocks")
 def test_a_worker_killed_stops_the_plan_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    audience, _ = messy_audience(tmp_path, people=60)
-    real = Planner.prepare
-
-    def dying(self: Planner, row: object) -> list[tuple[object, ...]]:
-        if getattr(row, "line", 0) == 40:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return real(self, row)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Planner, "prepare", dying)
-    result = run_cli("plan", str(STORM), "--notice", "storm-outage", "--audience", str(audience), "--at", AT,
-                     "--channels", "sms,email", "--jobs", "2")
+    result = plan_with_a_worker_that(lambda: os.kill(os.getpid(), signal.SIGKILL), tmp_path, monkeypatch)
     assert result.code == 1
     assert result.stderr.startswith("crisiscomms: planning stopped: worker process ")
-    assert result.stderr.endswith(" ended without finishing its share (killed by SIGKILL); nothing was planned. "
+    assert result.stderr.endswith(" ended without finishing its share (killed by SIGKILL); nothing was planned or sent. "
                                   "Run the command again; --jobs 1 plans in one process\n")
     assert plan_count() == 0
 
@@ -254,18 +254,6 @@ def test_workers_read_the_file_the_planner_opened_even_when_its_path_is_replaced
     assert audience.read_text(encoding="utf-8").startswith("id,name,phone,email,locale,timezone,channels,area\nz,")
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
 def test_ctrl_c_while_workers_plan_stops_them_all_and_writes_no_plan(tmp_path: Path) -> None:
     """Ctrl-C reaches the terminal's whole process group: the planner stops its workers, exits 130, and
     the ledger holds no plan."""
@@ -279,7 +267,7 @@ def test_ctrl_c_while_workers_plan_stops_them_all_and_writes_no_plan(tmp_path: P
                                start_new_session=True)
     try:
         deadline = time.monotonic() + 60  # a guard for a broken run only
-        while len(workers := _children(planner.pid)) < 2:
+        while len(workers := children(planner.pid)) < 2:
             assert planner.poll() is None, planner.communicate()
             assert time.monotonic() < deadline, "the workers never started"
             time.sleep(0.05)
@@ -296,3 +284,14 @@ def test_ctrl_c_while_workers_plan_stops_them_all_and_writes_no_plan(tmp_path: P
     if ledger.exists():
         with sqlite3.connect(ledger) as db:
             assert db.execute("SELECT count(*) FROM plans WHERE id IS NOT NULL").fetchone()[0] == 0
+
+
+def test_jobs_without_fork_plans_in_one_process_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    audience, _ = messy_audience(tmp_path, people=30)
+    monkeypatch.setattr("crisiscomms.processes.can_fork", lambda: False)
+    monkeypatch.setattr(plan_jobs, "can_fork", lambda: False)
+    result = run_cli("send", str(STORM), "--notice", "storm-outage", "--audience", str(audience), "--at", AT,
+                     "--dry-run", "--format", "json", "--jobs", "3")
+    assert result.code == 0
+    assert result.stderr == "--jobs 3: worker processes need fork (Linux); planning in one process.\n"
+    assert json.loads(result.stdout)["planned"]["sms"] > 0

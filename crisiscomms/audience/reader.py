@@ -232,23 +232,28 @@ class Audience:
             raise ValueError("the audience file is closed")
         self._iterating = True
         self._file.seek(self._data_offset)
-        rows = self._csv_rows(wanted) if self.format == "csv" else self._jsonl_rows()
         try:
-            yield from rows
+            if self.format == "csv":
+                make = self._csv_record
+                for index, row in enumerate(self._csv_rows()):  # a record's values only where they are wanted
+                    if isinstance(row, MalformedRow):
+                        yield row
+                    else:
+                        yield make(row[1], row[0]) if wanted is None or wanted(index) else None
+            else:
+                yield from self._jsonl_rows()
         except OSError as error:
             raise AudienceError(f"{self.path}: reading failed ({error.strerror or error})") from error
         finally:
             self._iterating = False
 
-    def _csv_rows(self, wanted: Callable[[int], bool] | None = None) -> Iterator[Record | None]:
+    def _csv_rows(self) -> Iterator[tuple[int, list[str]] | MalformedRow]:
+        """Each CSV record: its first line and its fields, or why it is malformed (blank rows left out)."""
         assert self._layout is not None and self.delimiter is not None
         lines = _Lines(self._file, self._data_line)
         reader = csv.reader(lines, delimiter=self.delimiter, skipinitialspace=True)
-        make = self._csv_record
         width = self._layout.width
-        index = -1  # of the record last yielded
         while True:
-            index += 1
             start = lines.begin_record()
             try:
                 row = next(reader)
@@ -280,7 +285,6 @@ class Audience:
                 continue
             if len(row) != width:
                 if not any(field.strip() for field in row):
-                    index -= 1
                     continue  # blank line
                 if len(row) < width or any(field.strip() for field in row[width:]):
                     count = len(row)
@@ -288,9 +292,8 @@ class Audience:
                     yield MalformedRow(start, f"{count} field{plural} where the header has {width}")
                     continue
             if self._empty(row):
-                index -= 1
                 continue  # a row of empty fields, as spreadsheets leave behind
-            yield make(row, start) if wanted is None or wanted(index) else None
+            yield start, row
 
     def _empty(self, row: list[str]) -> bool:
         layout = self._layout

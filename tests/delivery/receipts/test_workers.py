@@ -20,6 +20,7 @@ from crisiscomms.testing.standin_receipts import twilio_signature
 
 from ...ledger.backends import sql
 from ...ledger_rows import NewRow, seed
+from ...processes import children
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked (Linux)")
 
@@ -87,19 +88,6 @@ def states(path: Path) -> dict[str, str | None]:
         return {row.recipient_id: row.delivery_state for row in ledger.rows(CAMPAIGN)}
     finally:
         ledger.close()
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (from each process's stat: works on any Linux kernel)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # it ended meanwhile
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return sorted(found)
 
 
 def stop(server: subprocess.Popen[str]) -> tuple[int, str]:
