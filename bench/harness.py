@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import re
+import resource
 import select
 import shlex
 import signal
@@ -143,6 +144,13 @@ class Run:
     max_rss_kb: int | None = None
     tree_rss_kb: int | None = None  # peak of the summed RSS of the command and all its processes (run_tree)
     tree_pss_kb: int | None = None  # the same for PSS (shared pages divided among the processes sharing them)
+    cpu_seconds: float | None = None  # user + system CPU of the command and every process it waited for
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's ended (waited-for) children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _children(pid: int) -> list[int]:
@@ -184,6 +192,7 @@ def run_tree(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = Non
     ``every`` seconds (workers it forks included)."""
     env = {**(env if env is not None else os.environ), "XDG_STATE_HOME": str(cwd / ".state")}
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=out, stderr=err, text=True)
         peak_rss = peak_pss = 0
@@ -199,7 +208,7 @@ def run_tree(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = Non
         out.seek(0)
         err.seek(0)
         return Run(list(argv), process.returncode, seconds, out.read(), err.read(), tree_rss_kb=peak_rss or None,
-               tree_pss_kb=peak_pss or None)
+                   tree_pss_kb=peak_pss or None, cpu_seconds=_children_cpu() - cpu_before)
 
 
 def run(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 900,
@@ -217,10 +226,12 @@ def run(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None, ti
                        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
             full = [sys.executable, "-c", wrapper, str(rss_file), *full]
     env = {**(env if env is not None else os.environ), "XDG_STATE_HOME": str(cwd / ".state")}  # a ledger per folder
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     seconds = time.perf_counter() - started
-    result = Run(list(argv), done.returncode, seconds, done.stdout, done.stderr)
+    result = Run(list(argv), done.returncode, seconds, done.stdout, done.stderr,
+                 cpu_seconds=_children_cpu() - cpu_before)
     if rss_file is not None:
         match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", rss_file.read_text())
         result.max_rss_kb = int(match.group(1)) if match else None

@@ -199,6 +199,7 @@ def _client(ctx: Context, standin: Standin, mode: str, count: int, *, python: st
     result = run(argv, cwd=ctx.work, env=cli_env(), timeout=900)
     _check(result, f"client {mode}")
     said = json.loads(result.stdout.strip().splitlines()[-1])
+    said["cpu_seconds"] = result.cpu_seconds  # the client process's, start-up included
     record = standin.record()
     records = record["sms"] or record["emails"]
     return said, records, record["answers"]
@@ -282,8 +283,11 @@ def bench_send(ctx: Context) -> list[Figure]:
                                   apprise_python, ("--no-throttle",)))
         results: dict[str, float | None] = {}
         client_rates: dict[str, float] = {}  # requests ÷ the client's own time (first request to last answer)
+        raw_cpu: float | None = None
         for label, mode, n, python, extra in baselines:
             said, records, answers = _client(ctx, standin, mode, n, python=python, extra=extra)
+            if mode == "raw-aiohttp":
+                raw_cpu = said["cpu_seconds"]
             base_rate, base_span = span_rate(records)
             results[mode + ("-nothrottle" if extra else "")] = base_rate
             client_rates[mode + ("-nothrottle" if extra else "")] = n / said["seconds"]
@@ -331,8 +335,32 @@ def bench_send(ctx: Context) -> list[Figure]:
                share, "×", note="the send phase alone: start-up, planning and the summary left out"),
         Figure("send", "crisiscomms whole command ÷ Twilio SDK sync loop", times, "×", "≥ 60 ×",
                times >= 60 if times else None),
+        *_send_ceiling(count, result, dry, raw_own, raw_cpu),
     ]
     ctx.details["send"] = {"count": count, "latency": LATENCY, "rows": rows, "ours": ours}
+    return figures
+
+
+def _send_ceiling(count: int, send: Run, dry: Run, raw_rate: float | None, raw_cpu: float | None) -> list[Figure]:
+    """How far the whole command could go: its fixed part (the dry run of the same audience: start-up, the
+    playbook, planning) followed by a send phase no dearer than raw aiohttp; and the CPU each side spends."""
+    figures = [
+        Figure("send", "  CPU of the whole command (user + system)", send.cpu_seconds, "s",
+               note=f"{1e6 * send.cpu_seconds / count:,.0f} µs a message; wall {send.seconds:.2f} s"
+               if send.cpu_seconds else ""),
+        Figure("send", "  CPU of its dry run (start-up, playbook, planning; no ledger, no send)", dry.cpu_seconds,
+               "s", note=f"wall {dry.seconds:.2f} s"),
+    ]
+    if raw_rate:
+        raw_seconds = count / raw_rate
+        figures += [
+            Figure("send", "  CPU of raw aiohttp's process (start-up included)", raw_cpu, "s",
+                   note=f"{1e6 * raw_cpu / count:,.0f} µs a request" if raw_cpu else ""),
+            Figure("send", "ceiling: dry run + a send phase as fast as raw aiohttp, ÷ raw aiohttp",
+                   raw_seconds / (dry.seconds + raw_seconds), "×",
+                   note=f"{raw_seconds:.2f} s ÷ ({dry.seconds:.2f} s + {raw_seconds:.2f} s); the target 0.7× leaves "
+                        f"{raw_seconds / 0.7 - raw_seconds:.2f} s for all but the requests"),
+        ]
     return figures
 
 
@@ -627,8 +655,32 @@ def bench_plan_jobs(ctx: Context) -> list[Figure]:
                note=f"{os.cpu_count()} cores"),
         Figure("plan-jobs", "the two summaries are equal", 1.0 if same else 0.0, "", "equal", same,
                note="planned, skipped, deferred, locales, segments, cost"),
+        *_phone_ceiling(ctx, path, rows / every.seconds),
     ]
     return figures
+
+
+def _phone_ceiling(ctx: Context, path: Path, planned_rate: float) -> list[Figure]:
+    """What phonenumbers alone allows: the same numbers through ``normalise_phone``, in one process and on
+    every core (``bench/phones.py``), right after the planning runs."""
+    from crisiscomms.processes import usable_cores
+
+    rates: dict[int, float] = {}
+    for jobs in sorted({1, usable_cores()}):
+        argv = [ctx.python, str(BENCH_DIR / "phones.py"), str(path), "--jobs", str(jobs)]
+        ctx.note_command("plan-jobs", argv)
+        result = run(argv, cwd=ctx.work, env=cli_env(), timeout=1800)
+        _check(result, f"bench/phones.py --jobs {jobs}")
+        rates[jobs] = json.loads(result.stdout.strip().splitlines()[-1])["rate"]
+    ceiling = rates[max(rates)]
+    return [
+        Figure("plan-jobs", "ceiling: phonenumbers alone (normalise_phone of the same numbers), one process",
+               rates[1], "numbers/s", note="parse + number_type + E.164, nothing else"),
+        Figure("plan-jobs", f"ceiling: phonenumbers alone, every core ({max(rates)} processes)", ceiling,
+               "numbers/s", note="no planner that classifies with phonenumbers is faster here"),
+        Figure("plan-jobs", "planning on every core ÷ that ceiling", planned_rate / ceiling, "×",
+               note=f"the target 40,000/s is {40_000 / ceiling:.2f}× the ceiling"),
+    ]
 
 
 def _without_ledger(stdout: str) -> dict[str, Any]:
